@@ -1,0 +1,39 @@
+"""GELU activations and their gradients as Numba-compiled NumPy ufuncs.
+
+    >>> import gelu_numba as gn
+    >>> gn.gelu(-1.0)                      # x * Phi(x)
+    np.float64(-0.15865525393145705)
+
+Kernels (each a real ``numpy.ufunc`` with float32 and float64 loops):
+
+- ``gelu``, ``gelu_tanh``, ``gelu_sigmoid``: the exact GELU x*Phi(x), the tanh
+  approximation and the sigmoid approximation x*sigmoid(1.702 x);
+- ``gelu_grad``, ``gelu_tanh_grad``, ``gelu_sigmoid_grad``: their derivatives;
+- ``gelu_backward(dy, x)`` and friends: the fused dy * f'(x).
+
+Every kernel is within 2 ulp of the true value at every finite input (about
+0.5 ulp in practice), see ``gelu_numba.reference``.  ``gelu_numba.parallel``
+has the same names, multi-threaded, bit-identical.  Importing this package
+compiles nothing; a kernel is built (or loaded from Numba's cache) the first
+time it is looked up.
+"""
+
+from ._build import NAMES as _KERNELS
+
+__version__ = "0.1.0"
+
+__all__ = [*_KERNELS]
+
+
+def __getattr__(name):
+    if name in _KERNELS:
+        from ._build import ufunc
+
+        f = ufunc(name, "cpu")
+        globals()[name] = f
+        return f
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,95 @@
+"""Turn the scalar formulas of ``_scalar.py`` into NumPy ufuncs, per target.
+
+Nothing is compiled at import: a ufunc is built the first time its name is
+looked up (``gelu_numba.gelu``), from Numba's on-disk cache when it is warm.
+Both loops (float32 first, so NumPy picks it for float32 input, then float64)
+are compiled together.
+
+Numba keys its cache on the file that defines the function, ``_scalar.py``.
+The formulas also live in ``_fp.py`` and the generated ``_coeffs.py``, so a
+digest of all three is kept beside the cache and stale entries are dropped
+when it changes.
+"""
+
+import functools
+import hashlib
+import pathlib
+
+UNARY = (
+    "gelu",
+    "gelu_tanh",
+    "gelu_sigmoid",
+    "gelu_grad",
+    "gelu_tanh_grad",
+    "gelu_sigmoid_grad",
+)
+BINARY = ("gelu_backward", "gelu_tanh_backward", "gelu_sigmoid_backward")
+NAMES = UNARY + BINARY
+
+#: Formats with a compiled loop, in the order NumPy searches them.
+DTYPES = ("float32", "float64")
+
+_SOURCES = ("_scalar.py", "_fp.py", "_coeffs.py")
+
+
+def signatures(name):
+    arity = 2 if name in BINARY else 1
+    return [f"{t}({', '.join([t] * arity)})" for t in DTYPES]
+
+
+def _source_digest():
+    here = pathlib.Path(__file__).parent
+    h = hashlib.sha256()
+    for src in _SOURCES:
+        h.update((here / src).read_bytes())
+    return h.hexdigest()
+
+
+@functools.cache
+def _check_cache():
+    """Drop cached machine code compiled from other versions of the sources."""
+    try:
+        from numba.core.caching import _CacheImpl
+
+        from . import _scalar
+
+        path = None
+        for locator in _CacheImpl._locator_classes:
+            found = locator.from_function(_scalar.gelu, _scalar.__file__)
+            if found is not None:
+                found.ensure_cache_path()
+                path = pathlib.Path(found.get_cache_path())
+                break
+        if path is None:
+            return
+        stamp = path / "gelu_numba.sources"
+        digest = _source_digest()
+        if stamp.exists() and stamp.read_text() == digest:
+            return
+        for entry in path.glob("_scalar.*"):
+            if entry.suffix in (".nbi", ".nbc"):
+                entry.unlink(missing_ok=True)
+        stamp.write_text(digest)
+    except (ImportError, OSError, AttributeError):  # caching is an optimisation
+        pass
+
+
+@functools.cache
+def _compiled(name, target):
+    from numba import vectorize
+
+    from . import _scalar
+
+    _check_cache()
+    kernel = getattr(_scalar, name)
+    return vectorize(signatures(name), target=target, cache=True)(kernel)
+
+
+def ufunc(name, target="cpu"):
+    """The np.ufunc for kernel `name` on `target` ('cpu' or 'parallel')."""
+    if name not in NAMES:
+        raise AttributeError(name)
+    built = _compiled(name, target)
+    # vectorize(target='cpu') gives a DUFunc wrapping the ufunc; the DUFunc
+    # stays cached in _compiled, keeping the machine code alive.
+    return getattr(built, "ufunc", built)
