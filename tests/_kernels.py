@@ -1,0 +1,33 @@
+"""The kernels under test, by name, and what each is measured against."""
+
+import gelu_numba as gn
+import gelu_numba.parallel as gp
+
+VARIANTS = ("gelu", "gelu_tanh", "gelu_sigmoid")
+UNARY = VARIANTS + tuple(v + "_grad" for v in VARIANTS)
+BINARY = tuple(v + "_backward" for v in VARIANTS)
+ALL = UNARY + BINARY
+
+# x_min and f(x_min) of each variant (also checked against mpmath in
+# test_reference.py).
+MINIMUM = {
+    "gelu": (-0.7517915246935645, -0.1699712074799037),
+    "gelu_tanh": (-0.7524614220710163, -0.17004075057125405),
+    "gelu_sigmoid": (-0.7511542554412890, -0.16361018963635358),
+}
+
+
+def serial(name):
+    return getattr(gn, name)
+
+
+def parallel(name):
+    return getattr(gp, name)
+
+
+def grad_of(variant):
+    return serial(variant + "_grad")
+
+
+def backward_of(variant):
+    return serial(variant + "_backward")

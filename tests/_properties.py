@@ -1,0 +1,279 @@
+"""The properties every GELU kernel must have, as reusable checks.
+
+Each ``check_*`` takes the kernel(s) as arguments and either returns or
+raises ``AssertionError`` (through hypothesis, with the shrunk falsifying
+example).  test_properties.py runs them on the real kernels; test_mutants.py
+runs them on deliberately broken ones and asserts that they fail, so no
+property here is a test that cannot fail.
+
+Bounds are derived, not tuned: kernel error <= 2 ulp (the contract), M2 and
+M3 the maxima of |f''| and |f'''| over the real line (computed from the mpmath
+reference in ``derivative_bounds``), and the step sizes.
+"""
+
+import functools
+import math
+from fractions import Fraction
+
+import mpmath as mp
+import numpy as np
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from gelu_numba import reference
+
+from _kernels import MINIMUM
+from _strategies import JUNCTIONS, above_minimum, arrays_of, first_above, floats, interesting, near
+
+CONTRACT_ULP = 2.0
+
+
+def ulp(v, dtype):
+    """ulp of |v| in dtype (elementwise, float64 result)."""
+    info = np.finfo(dtype)
+    v = np.abs(np.asarray(v, dtype=np.float64))
+    _, e = np.frexp(np.maximum(v, float(info.tiny)))
+    return np.ldexp(1.0, e - 1 - (info.nmant))
+
+
+@functools.cache
+def derivative_bounds(variant):
+    """(M2, M3): max |f''| and max |f'''| on [-12, 12], plus 2% margin.
+
+    Outside that interval both decay like exp(-x^2/2) (or faster), and the
+    grid spacing 0.005 locates the smooth maxima to far better than 2%.
+    """
+    grad = reference._FORMULAS[variant + "_grad"]
+    with mp.workprec(80):
+        g = lambda t: grad(t)[0]  # noqa: E731
+        m2 = m3 = mp.mpf(0)
+        for i in range(-2400, 2401):
+            t = mp.mpf(i) / 200
+            m2 = max(m2, abs(mp.diff(g, t, 1)))
+            m3 = max(m3, abs(mp.diff(g, t, 2)))
+    return 1.02 * float(m2), 1.02 * float(m3)
+
+
+def _run(test):
+    """Run a hypothesis test, reporting only the first distinct failure."""
+    settings(report_multiple_bugs=False)(test)()
+
+
+def _call(f, *args):
+    with np.errstate(under="ignore"):
+        return f(*args)
+
+
+# --------------------------------------------------------------------------
+# Accuracy.
+
+
+def check_ulp_bound(name, f, dtype):
+    """Within CONTRACT_ULP of mpmath at every input hypothesis can find."""
+
+    @given(arrays_of(interesting(dtype)))
+    def run(x):
+        y = _call(f, x)
+        assert y.dtype == dtype
+        err = np.abs(reference.ulp_error(name, x, y, prec=120))
+        i = int(np.argmax(err))
+        assert err[i] <= CONTRACT_ULP, f"{name}({x[i]!r}) = {y[i]!r}: {err[i]:.3g} ulp"
+
+    _run(run)
+
+
+def check_special_values(variant, f, g, bw, dtype):
+    """NaN, +-inf, +-0 and no floating-point warnings."""
+    t = dtype
+    with np.errstate(all="raise", under="ignore"):
+        assert np.isnan(f(t(np.nan))) and np.isnan(g(t(np.nan))) and np.isnan(bw(t(1), t(np.nan)))
+        assert f(t(np.inf)) == np.inf
+        y = f(t(-np.inf))
+        assert y == 0 and np.signbit(y), f"{variant}(-inf) = {y!r}, want -0.0"
+        assert g(t(np.inf)) == 1 and g(t(-np.inf)) == 0
+        z = f(t(-0.0))
+        assert z == 0 and np.signbit(z), f"{variant}(-0.0) = {z!r}"
+        z = f(t(0.0))
+        assert z == 0 and not np.signbit(z), f"{variant}(+0.0) = {z!r}"
+        assert g(t(0.0)) == t(0.5) and g(t(-0.0)) == t(0.5)
+        info = np.finfo(dtype)
+        edge = np.array([info.max, -info.max, info.tiny, -info.tiny,
+                         info.smallest_subnormal, -info.smallest_subnormal], dtype=dtype)
+        assert np.all(np.isfinite(f(edge))) and np.all(np.isfinite(g(edge)))
+        assert f(t(info.max)) == t(info.max)
+
+
+# --------------------------------------------------------------------------
+# Smoothness.
+
+
+def check_smoothness(variant, f, g, dtype):
+    """g agrees with the central difference of f within the derived bound.
+
+    With x and x +- h exact (x a multiple of h = 2^-k):
+    |(f(x+h) - f(x-h))/2h - f'(x)| <= M3 h^2/6 + (e(x+h) + e(x-h))/2h, where
+    e is the kernel error (2 ulp of f), and g(x) is itself within 2 ulp of
+    max(|f'|, first term) <= 1.2.
+    """
+    m2, m3 = derivative_bounds(variant)
+    h = 2.0**-14 if dtype is np.float64 else 2.0**-6
+
+    @given(floats(dtype, -10.0, 10.0))
+    def run(x):
+        x = dtype(round(float(x) / h) * h)
+        xs = np.array([x - dtype(h), x, x + dtype(h)], dtype=dtype)
+        fm, _, fp = _call(f, xs).astype(np.float64)
+        fd = (fp - fm) / (2 * h)
+        gx = float(_call(g, x))
+        tol = (m3 * h * h / 6 + CONTRACT_ULP * (ulp(fp, dtype) + ulp(fm, dtype)) / (2 * h)
+               + CONTRACT_ULP * ulp(1.2, dtype))
+        assert abs(gx - fd) <= tol, f"x={x!r}: f'={gx!r}, finite difference {fd!r}, tol {tol:.3g}"
+
+    _run(run)
+
+
+def check_lipschitz(variant, g, dtype):
+    """|g(a) - g(b)| <= M2 |a - b| + both kernel errors.
+
+    Pairs are drawn anywhere, and also straddling the kernels' region
+    boundaries, where a badly joined piecewise implementation would jump.
+    """
+    m2, _ = derivative_bounds(variant)
+    gap = st.floats(-12.0, 0.0).map(lambda e: 10.0**e)
+    anywhere = st.tuples(interesting(dtype).filter(lambda v: abs(v) < 50), gap).map(
+        lambda p: (p[0], dtype(p[0] + p[1]))
+    )
+    straddling = st.tuples(st.sampled_from(JUNCTIONS), gap, gap).map(
+        lambda p: (dtype(p[0] - p[1]), dtype(p[0] + p[2]))
+    )
+
+    @given(st.one_of(anywhere, straddling))
+    def run(pair):
+        a, b = pair
+        assume(np.isfinite(b) and b != a)
+        ga, gb = (float(v) for v in _call(g, np.array([a, b], dtype=dtype)))
+        tol = m2 * abs(float(b) - float(a)) + 2 * CONTRACT_ULP * ulp(1.2, dtype)
+        assert abs(ga - gb) <= tol, f"g({a!r}) = {ga!r}, g({b!r}) = {gb!r}: jump > {tol:.3g}"
+
+    _run(run)
+
+
+def check_backward(variant, g, bw, dtype):
+    """backward(dy, x) equals dy * g(x) up to one rounding (g(x) normal)."""
+    tiny = float(np.finfo(dtype).tiny)
+    dys = st.one_of(floats(dtype, -1e6, 1e6), st.sampled_from([1.0, -1.0, 0.5, 3.0]).map(dtype))
+
+    @given(dys, interesting(dtype))
+    def run(dy, x):
+        gx = _call(g, x)
+        assume(abs(float(gx)) >= tiny)
+        got = _call(bw, dy, x)
+        assert got.dtype == dtype
+        exact = Fraction(float(dy)) * Fraction(float(gx))
+        assume(abs(exact) <= float(np.finfo(dtype).max) / 2)
+        err = abs(Fraction(float(got)) - exact)
+        assert err <= Fraction(float(ulp(float(exact), dtype))) / 2, (
+            f"backward({dy!r}, {x!r}) = {got!r}, dy * grad = {float(exact)!r}"
+        )
+
+    _run(run)
+
+
+# --------------------------------------------------------------------------
+# Shape of the function.
+
+
+def step_up(a, k, dtype):
+    """The float k steps above a (through -0.0 to +0.0 if need be)."""
+    ubits = np.uint32 if dtype is np.float32 else np.uint64
+    sign = 1 << (np.dtype(dtype).itemsize * 8 - 1)
+    u = int(np.array([a], dtype=dtype).view(ubits)[0])
+    if u >= sign:  # negative: the magnitude shrinks as the bits go down
+        u = u - k if u - k >= sign else 0
+    else:
+        u = u + k
+    return np.array([u], dtype=ubits).view(dtype)[0]
+
+
+def check_monotone(variant, f, dtype):
+    """For x_min <= a <= b, f(a) <= f(b) as computed, adjacent floats too."""
+    steps = st.one_of(st.just(1), st.integers(1, 64), st.integers(1, 10**6))
+
+    @given(above_minimum(variant, dtype), steps, above_minimum(variant, dtype))
+    def run(a, k, c):
+        b = step_up(a, k, dtype)
+        lo, hi = min(a, c), max(a, c)
+        ya, yb, ylo, yhi = _call(f, np.array([a, b, lo, hi], dtype=dtype))
+        assert ya <= yb, f"{variant}({a!r}) = {ya!r} > {variant}({b!r}) = {yb!r}"
+        assert ylo <= yhi, f"{variant}({lo!r}) = {ylo!r} > {variant}({hi!r}) = {yhi!r}"
+
+    _run(run)
+
+
+def check_difference_bound(f_approx, f_exact, bound, dtype):
+    """|approximation - exact GELU| <= bound everywhere."""
+
+    @given(arrays_of(st.one_of(interesting(dtype), near(2.7, dtype, 0.1), near(-2.7, dtype, 0.1),
+                               near(2.27, dtype, 0.1), near(-2.27, dtype, 0.1))))
+    def run(x):
+        d = np.abs(_call(f_approx, x).astype(np.float64) - _call(f_exact, x).astype(np.float64))
+        i = int(np.argmax(d))
+        assert d[i] <= bound, f"x={x[i]!r}: difference {d[i]:.6g} > {bound}"
+
+    _run(run)
+
+
+def check_odd_identity(variant, f, dtype):
+    """f(x) - f(-x) = x, within the two kernel errors and one rounding."""
+
+    @given(arrays_of(interesting(dtype)))
+    def run(x):
+        yp = _call(f, x).astype(np.float64)
+        ym = _call(f, -x).astype(np.float64)
+        for xi, a, b in zip(x, yp, ym):
+            diff = Fraction(float(a)) - Fraction(float(b))
+            tol = CONTRACT_ULP * (ulp(a, dtype) + ulp(b, dtype))
+            assert abs(diff - Fraction(float(xi))) <= Fraction(float(tol)), (
+                f"{variant}({xi!r}) - {variant}({-xi!r}) = {float(diff)!r}"
+            )
+
+    _run(run)
+
+
+@functools.cache
+def saturation_point(variant, dtype):
+    """Smallest x where the variant's Phi(x) or sigmoid(w(x)) rounds to 1 in dtype."""
+    p = np.finfo(dtype).nmant + 1
+    half_ulp_below_one = mp.ldexp(1, -p - 1)
+    formula = reference._FORMULAS[variant + "_grad"]
+    with mp.workprec(200):
+        lo, hi = mp.mpf(0), mp.mpf(64)
+        for _ in range(90):  # bisection: 1 - P(t) decreases in t
+            mid = (lo + hi) / 2
+            if 1 - formula(mid)[1] > half_ulp_below_one:
+                lo = mid
+            else:
+                hi = mid
+        x = hi
+    return first_above(float(x), dtype)
+
+
+def check_saturation(variant, f, dtype):
+    """f(x) == x exactly once Phi(x) (or sigmoid) rounds to 1."""
+    x1 = saturation_point(variant, dtype)
+
+    @given(st.one_of(floats(dtype, x1, None), near(float(x1), dtype, 1.0).filter(lambda v: v >= x1),
+                     st.just(dtype(np.inf))))
+    def run(x):
+        y = _call(f, x)
+        assert y == x, f"{variant}({x!r}) = {y!r}, want x (Phi rounds to 1 beyond {x1!r})"
+
+    _run(run)
+
+
+__all__ = [name for name in dir() if name.startswith("check_")] + [
+    "derivative_bounds",
+    "saturation_point",
+    "ulp",
+    "math",
+]

@@ -1,0 +1,76 @@
+"""The accuracy contract on fixed samples: <= 2 ulp, special values, no warnings."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from gelu_numba import accuracy, reference
+from _kernels import ALL, BINARY, UNARY, parallel, serial
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_adversarial_sample_within_contract(name, dtype):
+    worst = accuracy.max_ulp_error(name, dtype, prec=120)
+    assert worst.max_ulp <= 2.0, str(worst)
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_parallel_target_within_contract(name, dtype):
+    x = accuracy.adversarial_points(dtype, n_random=200, seed=3)
+    worst = accuracy.max_ulp_error(name, dtype, x=x, target="parallel", prec=120)
+    assert worst.max_ulp <= 2.0, str(worst)
+
+
+def test_tail_where_the_erf_form_returns_zero():
+    # 0.5x(1+erf(x/sqrt2)) is exactly 0 in float32 for x <= -5.54.
+    for x in (-6.0, -10.0, -13.0):
+        y = serial("gelu")(np.float32(x))
+        assert y < 0
+        assert abs(reference.ulp_error("gelu", x, np.float32(y))) <= 1.0
+    assert serial("gelu")(np.float32(-6.0)) == pytest.approx(-5.9195258e-09, rel=1e-7)
+
+
+def _specials(dtype):
+    info = np.finfo(dtype)
+    return np.array(
+        [np.nan, np.inf, -np.inf, 0.0, -0.0, info.max, -info.max, info.tiny, -info.tiny,
+         info.smallest_subnormal, -info.smallest_subnormal, 1e30, -1e30, 50.0, -50.0, 500.0, -500.0],
+        dtype=dtype,
+    )
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_no_floating_point_warnings(name, dtype):
+    x = np.concatenate([_specials(dtype), accuracy.adversarial_points(dtype, n_random=300)])
+    args = (np.ones_like(x), x) if name in BINARY else (x,)
+    for f in (serial(name), parallel(name)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            f(*args)  # NumPy's default error state: warnings become errors
+        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+            f(*args)
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_backward_propagates_nan(name, dtype):
+    f = serial(name)
+    assert np.isnan(f(dtype(np.nan), dtype(1.0)))
+    assert np.isnan(f(dtype(1.0), dtype(np.nan)))
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_backward_in_the_deep_tail(name, dtype):
+    # Where f'(x) is subnormal, dy * gelu_grad(x) has lost most of its bits;
+    # backward scales dy * f' once, from the full-precision f'.
+    variant = name.removesuffix("_backward")
+    x = {"gelu": -37.9, "gelu_tanh": -21.3, "gelu_sigmoid": -430.0}[variant]
+    if dtype is np.float32:
+        x = {"gelu": -14.0, "gelu_tanh": -10.6, "gelu_sigmoid": -58.0}[variant]
+    x, dy = dtype(x), dtype(1e6)
+    assert abs(serial(variant + "_grad")(x)) < np.finfo(dtype).tiny
+    true = reference.value(variant + "_grad", x) * float(dy)
+    unit = float(reference.ulp(true, dtype))
+    fused = abs(float(serial(name)(dy, x)) - float(true)) / unit
+    naive = abs(float(dy * serial(variant + "_grad")(x)) - float(true)) / unit
+    assert fused <= 1.5 < 100 < naive

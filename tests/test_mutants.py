@@ -1,0 +1,73 @@
+"""Every property check fails on a plausible wrong kernel.
+
+A property that passes whatever kernel it is given proves nothing; each test
+here points one check at a deliberately broken kernel (see _mutants.py) and
+requires the check to fail.
+"""
+
+import numpy as np
+import pytest
+from hypothesis.errors import Flaky
+
+import _mutants as M
+import _properties as P
+from _kernels import backward_of, grad_of, serial
+
+FAILS = pytest.raises((AssertionError, Flaky))
+
+
+def test_ulp_bound_catches_erf_form(dtype):
+    with FAILS:
+        P.check_ulp_bound("gelu", M.erf_form, dtype)
+
+
+def test_ulp_bound_catches_wrong_constant(dtype):
+    with FAILS:
+        P.check_ulp_bound("gelu_tanh", M.tanh_wrong_constant, dtype)
+
+
+def test_special_values_catch_missing_cases(dtype):
+    with FAILS:
+        P.check_special_values("gelu", M.no_special_cases, grad_of("gelu"), backward_of("gelu"), dtype)
+
+
+def test_finite_difference_catches_wrong_grad(dtype):
+    with FAILS:
+        P.check_smoothness("gelu", serial("gelu"), M.grad_without_density_term, dtype)
+
+
+def test_lipschitz_catches_seam(dtype):
+    with FAILS:
+        P.check_lipschitz("gelu", M.grad_with_seam, dtype)
+
+
+def test_backward_check_catches_swapped_arguments(dtype):
+    with FAILS:
+        P.check_backward("gelu", grad_of("gelu"), M.backward_swapped, dtype)
+
+
+def test_monotone_catches_erf_form(dtype):
+    with FAILS:
+        P.check_monotone("gelu", M.erf_form, dtype)
+
+
+def test_monotone_catches_rounding_noise(dtype):
+    with FAILS:
+        P.check_monotone("gelu", M.rounding_noise, dtype)
+
+
+def test_difference_bound_catches_missing_cubic(dtype):
+    with FAILS:
+        P.check_difference_bound(M.tanh_without_cubic, serial("gelu"), 4.74e-4, dtype)
+
+
+def test_odd_identity_catches_sign_error(dtype):
+    with FAILS:
+        P.check_odd_identity("gelu", M.sign_error_below_zero, dtype)
+
+
+def test_saturation_catches_slow_tail():
+    # In float32 sigma(-1.702 x) drops below half an ulp about where Phi does,
+    # so the mistake shows in float64 only.
+    with FAILS:
+        P.check_saturation("gelu", M.sigmoid_as_exact, np.float64)

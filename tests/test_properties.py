@@ -1,0 +1,54 @@
+"""Hypothesis properties of every kernel (see _properties.py for the bounds)."""
+
+import numpy as np
+import pytest
+
+import _properties as P
+from _kernels import VARIANTS, backward_of, grad_of, serial
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+@pytest.mark.parametrize("name", [*VARIANTS, *(v + "_grad" for v in VARIANTS)])
+def test_ulp_bound(name, dtype):
+    P.check_ulp_bound(name, serial(name), dtype)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_special_values(variant, dtype):
+    P.check_special_values(variant, serial(variant), grad_of(variant), backward_of(variant), dtype)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_grad_matches_finite_difference(variant, dtype):
+    P.check_smoothness(variant, serial(variant), grad_of(variant), dtype)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_grad_is_lipschitz(variant, dtype):
+    P.check_lipschitz(variant, grad_of(variant), dtype)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_backward_is_dy_times_grad(variant, dtype):
+    P.check_backward(variant, grad_of(variant), backward_of(variant), dtype)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_monotone_above_minimum(variant, dtype):
+    P.check_monotone(variant, serial(variant), dtype)
+
+
+@pytest.mark.parametrize("variant, bound", [("gelu_tanh", 4.74e-4), ("gelu_sigmoid", 2.04e-2)])
+def test_approximation_error_bound(variant, bound, dtype):
+    P.check_difference_bound(serial(variant), serial("gelu"), bound, dtype)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_odd_part_identity(variant, dtype):
+    P.check_odd_identity(variant, serial(variant), dtype)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_saturates_to_identity(variant, dtype):
+    P.check_saturation(variant, serial(variant), dtype)
