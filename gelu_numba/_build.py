@@ -2,19 +2,22 @@
 
 Nothing is compiled at import: a ufunc is built the first time its name is
 looked up (``gelu_numba.gelu``), from Numba's on-disk cache when it is warm.
-Both loops (float32 first, so NumPy picks it for float32 input, then float64)
-are compiled together.
 
-Numba keys its cache on the file that defines the function, ``_scalar.py``.
-The formulas also live in ``_fp.py`` and the generated ``_coeffs.py``, so a
-digest of all three is kept beside the cache and stale entries are dropped
-when it changes.
+The inner loops are compiled in ``_loops.py`` and handed to NumPy through
+Numba's ``fromfunc``, one loop per format.
+
+Numba keys its cache on the defining file, the bytecode and the closure
+variables; the formulas live in ``_scalar.py``, ``_fp.py`` and the generated
+``_coeffs.py``, so a digest of those is kept beside the cache and stale
+entries are dropped when it changes.
 """
 
 import ctypes
 import functools
 import hashlib
 import pathlib
+
+import numpy as np
 
 UNARY = (
     "gelu",
@@ -27,15 +30,11 @@ UNARY = (
 BINARY = ("gelu_backward", "gelu_tanh_backward", "gelu_sigmoid_backward")
 NAMES = UNARY + BINARY
 
-#: Formats with a compiled loop, in the order NumPy searches them.
-DTYPES = ("float32", "float64")
+#: Formats with a compiled loop, in the order NumPy searches them: float32
+#: first, so that float32 input is not promoted.
+DTYPES = (np.float32, np.float64)
 
-_SOURCES = ("_scalar.py", "_fp.py", "_coeffs.py")
-
-
-def signatures(name):
-    arity = 2 if name in BINARY else 1
-    return [f"{t}({', '.join([t] * arity)})" for t in DTYPES]
+_SOURCES = ("_scalar.py", "_fp.py", "_coeffs.py", "_loops.py")
 
 
 def _source_digest():
@@ -52,11 +51,9 @@ def _check_cache():
     try:
         from numba.core.caching import _CacheImpl
 
-        from . import _scalar
-
         path = None
         for locator in _CacheImpl._locator_classes:
-            found = locator.from_function(_scalar.gelu, _scalar.__file__)
+            found = locator.from_function(_check_cache, __file__)
             if found is not None:
                 found.ensure_cache_path()
                 path = pathlib.Path(found.get_cache_path())
@@ -67,8 +64,8 @@ def _check_cache():
         digest = _source_digest()
         if stamp.exists() and stamp.read_text() == digest:
             return
-        for entry in path.glob("_scalar.*"):
-            if entry.suffix in (".nbi", ".nbc"):
+        for entry in path.iterdir():
+            if entry.suffix in (".nbi", ".nbc") and entry.name.startswith(("_loops.", "_scalar.")):
                 entry.unlink(missing_ok=True)
         stamp.write_text(digest)
     except (ImportError, OSError, AttributeError):  # caching is an optimisation
@@ -76,25 +73,29 @@ def _check_cache():
 
 
 @functools.cache
-def _compiled(name, target):
-    from numba import vectorize
-
-    from . import _scalar
-
-    _check_cache()
-    kernel = getattr(_scalar, name)
-    return vectorize(signatures(name), target=target, cache=True)(kernel)
-
-
-@functools.cache
 def ufunc(name, target="cpu"):
     """The np.ufunc for kernel `name` on `target` ('cpu' or 'parallel')."""
     if name not in NAMES:
         raise AttributeError(name)
-    built = _compiled(name, target)
-    # vectorize(target='cpu') gives a DUFunc wrapping the ufunc; the DUFunc
-    # stays cached in _compiled, keeping the machine code alive.
-    f = getattr(built, "ufunc", built)
+    if target not in ("cpu", "parallel"):
+        raise ValueError(f"unknown target {target!r}; use 'cpu' or 'parallel'")
+    from numba.np.ufunc import _internal
+
+    from . import _scalar
+
+    _check_cache()
+    from . import _loops
+
+    kernel = getattr(_scalar, name)
+    arity = 2 if name in BINARY else 1
+    build = _loops.binary if arity == 2 else _loops.unary
+    loops = [build(kernel, dtype, target == "parallel") for dtype in DTYPES]
+    types = [[np.dtype(dtype).num] * (arity + 1) for dtype in DTYPES]
+    doc = kernel.__doc__
+    f = _internal.fromfunc(
+        name, doc, [loop.address for loop in loops], types, arity, 1,
+        [None] * len(loops), tuple(loops), _internal.PyUFunc_None,
+    )
     _plain_outputs(f)
     return f
 
@@ -137,11 +138,12 @@ class _UFuncHead(ctypes.Structure):
 def _plain_outputs(f):
     """Let NumPy treat the outputs as write-only, as for its own ufuncs.
 
-    Numba flags every ufunc output READWRITE (numba/np/ufunc/_ufunc.c), so
-    NumPy refuses ``where=`` ("ARRAYMASK, but no WRITEMASKED operands";
-    numba issue 7373).  An elementwise kernel never reads its output, so the
-    flags are cleared, once the struct is confirmed to be laid out as
-    declared.  If it is not, the ufunc works as before, without where=.
+    Numba's ``fromfunc`` flags every ufunc output READWRITE
+    (numba/np/ufunc/_ufunc.c), so NumPy refuses ``where=`` ("ARRAYMASK, but
+    no WRITEMASKED operands"; numba issue 7373).  An elementwise loop never
+    reads its output, so the flags are cleared, once the struct is confirmed
+    to be laid out as declared.  If it is not, the ufunc works as before,
+    without where=.
     """
     head = _UFuncHead.from_address(id(f))
     expected = (f.nin, f.nout, f.nargs, f.ntypes, f.__name__.encode(), 0)

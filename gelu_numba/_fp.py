@@ -23,6 +23,7 @@ never widens to float64.
 """
 
 import fractions
+import functools
 import math
 
 import numpy as np
@@ -37,10 +38,16 @@ from . import _coeffs as C
 #: registers them with the CUDA target.
 JITABLE = []
 
+# On the CPU every helper is inlined (LLVM alwaysinline): the ufunc loop must
+# end up as one straight-line body to vectorise, and Numba's default inliner
+# stops at the size of these functions.  The NumPy error model drops the
+# ZeroDivisionError branch a float division carries under Python semantics.
+CPU_JIT_OPTIONS = {"error_model": "numpy", "forceinline": True}
+
 
 def jitable(fn):
     """Make a Python function callable from compiled code on every target."""
-    _cpu_register_jitable(fn)
+    _cpu_register_jitable(**CPU_JIT_OPTIONS)(fn)
     JITABLE.append(fn)
     return fn
 
@@ -98,6 +105,35 @@ def pick(x, for_float32, for_float64):
     return for_float32 if isinstance(x, np.float32) else for_float64
 
 
+def horner(y, coeffs):
+    """sum(coeffs[j] * y**j), lowest order first, by Horner's rule with FMA."""
+    T = type(y) if isinstance(y, (np.float32, np.float64)) else np.float64
+    acc = T(coeffs[-1])
+    for c in coeffs[-2::-1]:
+        acc = fma(acc, y, T(c))
+    return acc
+
+
+# Compiled Horner is unrolled at the source level: a tuple indexed by a loop
+# variable compiles to a bounds-checked switch, which LLVM will not unroll
+# for the longer polynomials, and a loop that may raise does not vectorise.
+_HORNER_TEMPLATE = """
+def horner_{n}(y, coeffs):
+    T = type(y)
+    acc = T(coeffs[{last}])
+{steps}
+    return acc
+"""
+
+
+@functools.cache
+def _unrolled_horner(n):
+    steps = "".join(f"    acc = fma(acc, y, T(coeffs[{j}]))\n" for j in range(n - 2, -1, -1))
+    namespace = {"fma": fma}
+    exec(_HORNER_TEMPLATE.format(n=n, last=n - 1, steps=steps), namespace)  # noqa: S102
+    return namespace[f"horner_{n}"]
+
+
 # --------------------------------------------------------------------------
 # Primitives: compiled implementations (llvmlite code generators).
 
@@ -131,8 +167,8 @@ def _is_float(t):
     return getattr(t, "bitwidth", None) in (32, 64) and "float" in str(t)
 
 
-def register_primitives(overload, intrinsic):
-    """Bind fma, scale2 and pick for the target that owns these decorators."""
+def register_primitives(overload, intrinsic, jit_options=None):
+    """Bind fma, scale2, horner and pick for the target owning these decorators."""
 
     @intrinsic
     def _fma(typingctx, a, b, c):
@@ -146,26 +182,32 @@ def register_primitives(overload, intrinsic):
             return y(y, k), _scale2_codegen
         return None
 
-    @overload(fma)
+    @overload(fma, jit_options=jit_options)
     def _ov_fma(a, b, c):
         if _is_float(a) and a == b == c:
             return lambda a, b, c: _fma(a, b, c)
         return None
 
-    @overload(scale2)
+    @overload(scale2, jit_options=jit_options)
     def _ov_scale2(y, k):
         if _is_float(y) and y == k:
             return lambda y, k: _scale2(y, k)
         return None
 
-    @overload(pick)
+    @overload(horner, jit_options=jit_options)
+    def _ov_horner(y, coeffs):
+        if _is_float(y) and len(coeffs) > 0:
+            return _unrolled_horner(len(coeffs))
+        return None
+
+    @overload(pick, jit_options=jit_options)
     def _ov_pick(x, for_float32, for_float64):
         if getattr(x, "bitwidth", None) == 32:
             return lambda x, for_float32, for_float64: for_float32
         return lambda x, for_float32, for_float64: for_float64
 
 
-register_primitives(_cpu_overload, _cpu_intrinsic)
+register_primitives(_cpu_overload, _cpu_intrinsic, CPU_JIT_OPTIONS)
 del _cpu_types
 
 
@@ -224,17 +266,6 @@ def dw_div(a_hi, a_lo, b_hi, b_lo):
     # The remainder a_hi - q*b_hi is exact under FMA.
     r = fma(-q, b_hi, a_hi) + fma(-q, b_lo, a_lo)
     return fast_two_sum(q, r * inv)
-
-
-@jitable
-def horner(y, coeffs):
-    """sum(coeffs[j] * y**j), lowest order first, in working precision."""
-    T = type(y)
-    n = len(coeffs)
-    acc = T(coeffs[n - 1])
-    for j in range(n - 2, -1, -1):
-        acc = fma(acc, y, T(coeffs[j]))
-    return acc
 
 
 @jitable

@@ -327,20 +327,21 @@ def _tail_grad(x, t_max, form):
 
 @jitable
 def _forward(x, v, form):
-    """f(x) for the variant whose coefficients are v."""
+    """f(x) for the variant whose coefficients are v.
+
+    All three regions are evaluated and the answer selected, as a vector unit
+    does anyway; written with branches, LLVM's cost model assumes each branch
+    is taken half the time and declines to vectorise the float64 loops.
+    """
     T = type(x)
     xs = _without_nan(x)
     t_max = T(v.t_max)
-    if xs <= -t_max:
-        y = T(-0.0)
-    elif xs >= t_max:
-        y = xs
-    elif _in_tail(xs):
-        y = _tail_value(xs, t_max, form)
-    elif xs < T(C.A_LO):
-        y = _near_minimum(xs, v.xmin, v.fmin, v.b_f0, v.b_f)
-    else:
-        y = _central(xs, v.a_f0, v.a_f)
+    y_tail = _tail_value(xs, t_max, form)
+    y_min = _near_minimum(xs, v.xmin, v.fmin, v.b_f0, v.b_f)
+    y_mid = _central(xs, v.a_f0, v.a_f)
+    y = y_tail if _in_tail(xs) else (y_min if xs < T(C.A_LO) else y_mid)
+    y = T(-0.0) if xs <= -t_max else y
+    y = xs if xs >= t_max else y
     return x if x != x else y
 
 
@@ -350,17 +351,15 @@ def _grad_parts(x, v, form):
     T = type(x)
     xs = _without_nan(x)
     t_max = T(v.t_max)
-    k = T(0)
-    if xs <= -t_max:
-        m = T(-0.0)
-    elif xs >= t_max:
-        m = T(1)
-    elif _in_tail(xs):
-        m, k = _tail_grad(xs, t_max, form)
-    elif xs < T(C.A_LO):
-        m = _near_minimum_grad(xs, v.xmin, v.b_g0, v.b_g)
-    else:
-        m = _central_grad(xs, v.a_g0, v.a_g)
+    m_tail, k_tail = _tail_grad(xs, t_max, form)
+    m_min = _near_minimum_grad(xs, v.xmin, v.b_g0, v.b_g)
+    m_mid = _central_grad(xs, v.a_g0, v.a_g)
+    tail = _in_tail(xs)
+    m = m_tail if tail else (m_min if xs < T(C.A_LO) else m_mid)
+    k = k_tail if tail else T(0)
+    m = T(-0.0) if xs <= -t_max else m
+    m = T(1) if xs >= t_max else m
+    k = T(0) if xs >= t_max or xs <= -t_max else k
     return m, k
 
 
