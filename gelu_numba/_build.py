@@ -5,17 +5,10 @@ looked up (``gelu_numba.gelu``), from Numba's on-disk cache when it is warm.
 
 The inner loops are compiled in ``_loops.py`` and handed to NumPy through
 Numba's ``fromfunc``, one loop per format.
-
-Numba keys its cache on the defining file, the bytecode and the closure
-variables; the formulas live in ``_scalar.py``, ``_fp.py`` and the generated
-``_coeffs.py``, so a digest of those is kept beside the cache and stale
-entries are dropped when it changes.
 """
 
 import ctypes
 import functools
-import hashlib
-import pathlib
 
 import numpy as np
 
@@ -34,62 +27,65 @@ NAMES = UNARY + BINARY
 #: first, so that float32 input is not promoted.
 DTYPES = (np.float32, np.float64)
 
-_SOURCES = ("_scalar.py", "_fp.py", "_coeffs.py", "_loops.py")
+#: Targets: the two public ones, and the CPU build of the same-precision
+#: policy (float32 computed in float32, as on CUDA), kept for verification.
+TARGETS = ("cpu", "parallel", "same-precision")
 
 
-def _source_digest():
-    here = pathlib.Path(__file__).parent
-    h = hashlib.sha256()
-    for src in _SOURCES:
-        h.update((here / src).read_bytes())
-    return h.hexdigest()
+def same_precision_kernel(name):
+    """Kernel `name` with every format computed in itself (CUDA's policy)."""
+    from . import _coeffs as C
+    from . import _scalar as S
+    from ._fp import pick
 
+    form, (v32, v64), what = S.KERNELS[name]
+    c32, c64 = C.COMMON_F32, C.COMMON_F64
+    if what == "value":
 
-@functools.cache
-def _check_cache():
-    """Drop cached machine code compiled from other versions of the sources."""
-    try:
-        from numba.core.caching import _CacheImpl
+        def kernel(x):
+            return S.evaluate(x, pick(x, v32, v64), form, pick(x, c32, c64), False)
 
-        path = None
-        for locator in _CacheImpl._locator_classes:
-            found = locator.from_function(_check_cache, __file__)
-            if found is not None:
-                found.ensure_cache_path()
-                path = pathlib.Path(found.get_cache_path())
-                break
-        if path is None:
-            return
-        stamp = path / "gelu_numba.sources"
-        digest = _source_digest()
-        if stamp.exists() and stamp.read_text() == digest:
-            return
-        for entry in path.iterdir():
-            if entry.suffix in (".nbi", ".nbc") and entry.name.startswith(("_loops.", "_scalar.")):
-                entry.unlink(missing_ok=True)
-        stamp.write_text(digest)
-    except (ImportError, OSError, AttributeError):  # caching is an optimisation
-        pass
+    elif what == "grad":
+
+        def kernel(x):
+            return S.evaluate_grad(x, pick(x, v32, v64), form, pick(x, c32, c64), False)
+
+    else:
+
+        def kernel(dy, x):
+            return S.evaluate_backward(dy, x, pick(x, v32, v64), form, pick(x, c32, c64), False)
+
+    from numba.extending import register_jitable
+
+    from ._fp import CPU_JIT_OPTIONS
+
+    kernel.__name__ = name
+    return register_jitable(**CPU_JIT_OPTIONS)(kernel)
 
 
 @functools.cache
 def ufunc(name, target="cpu"):
-    """The np.ufunc for kernel `name` on `target` ('cpu' or 'parallel')."""
+    """The np.ufunc for kernel `name` on `target` ('cpu' or 'parallel').
+
+    'same-precision' builds the serial CPU ufunc with float32 computed in
+    float32 double-word arithmetic, the policy of the CUDA kernels, so that
+    their arithmetic can be verified on the CPU.
+    """
     if name not in NAMES:
         raise AttributeError(name)
-    if target not in ("cpu", "parallel"):
+    if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; use 'cpu' or 'parallel'")
     from numba.np.ufunc import _internal
 
-    from . import _scalar
+    from . import _loops, _scalar
 
-    _check_cache()
-    from . import _loops
-
-    kernel = getattr(_scalar, name)
+    if target == "same-precision":
+        kernel, cache = same_precision_kernel(name), False
+    else:
+        kernel, cache = getattr(_scalar, name), True
     arity = 2 if name in BINARY else 1
     build = _loops.binary if arity == 2 else _loops.unary
-    loops = [build(kernel, dtype, target == "parallel") for dtype in DTYPES]
+    loops = [build(kernel, dtype, target == "parallel", cache) for dtype in DTYPES]
     types = [[np.dtype(dtype).num] * (arity + 1) for dtype in DTYPES]
     doc = kernel.__doc__
     f = _internal.fromfunc(

@@ -1,25 +1,34 @@
 """Floating-point building blocks shared by every kernel and every target.
 
-Three primitives need more than plain arithmetic:
+Primitives that need more than plain arithmetic, each a plain Python function
+(exact on NumPy scalars, so the kernels can run as Python, as the CUDA
+simulator does) with compiled implementations bound per target by
+:func:`register_primitives`:
 
 ``fma(a, b, c)``
     a*b + c with a single rounding.
 ``scale2(y, k)``
     y * 2**k for an integer-valued float k, correctly rounded even when the
     result is subnormal and 2**k itself is not representable.
+``poly(y, coeffs)``
+    sum(coeffs[j] * y**j), unrolled (Estrin's scheme) at the source level.
 ``pick(x, for_float32, for_float64)``
-    the constant (or tuple of constants) for the format of x, chosen at
-    compile time.
+    the constant (or table) for the format of x, chosen at compile time.
+``extended(x)``, ``widen(x)``, ``common(x)``
+    the precision policy of the target for x's format.  On the CPU, float32
+    kernels are computed in float64 ("extended"): a float32 x^2 is exact in
+    float64 and float64 rounding noise is far below a float32 ulp, so one
+    formula with plain arithmetic is accurate and monotone, and cheaper than
+    float32 double-word arithmetic on half-width vectors.  Elsewhere (CUDA,
+    and plain Python, which stands in for CUDA in the simulator) every format
+    is computed in itself.
 
-Each is a plain Python function, exact on NumPy scalars, so the kernels can run
-as Python (the CUDA simulator does that).  :func:`register_primitives` binds
-compiled implementations for a Numba target: it runs here for the CPU and in
-``gelu_numba.gpu`` for CUDA.  The LLVM code generators are shared.
-
-Everything else in this module, and every formula in ``_scalar.py``, is
-written once with those primitives and marked :func:`jitable`.  Constants are
-cast through the argument's type (``T = type(x); T(0.5)``) so float32 code
-never widens to float64.
+Everything else here is double-word arithmetic, written once, with a ``dw``
+switch: with ``dw`` false (the extended policy) each operation is the plain
+one and its low part is zero, so the same formula code serves both policies
+and LLVM removes the compensation it does not need.  Constants are cast
+through the argument's type (``T = type(x); T(0.5)``) so float32 code never
+widens to float64 by accident.
 """
 
 import fractions
@@ -27,7 +36,6 @@ import functools
 import math
 
 import numpy as np
-from numba import types as _cpu_types
 from numba.extending import intrinsic as _cpu_intrinsic
 from numba.extending import overload as _cpu_overload
 from numba.extending import register_jitable as _cpu_register_jitable
@@ -56,6 +64,10 @@ def jitable(fn):
 # Primitives: Python reference implementations.
 
 
+def _float_type(v):
+    return type(v) if isinstance(v, (np.float32, np.float64)) else np.float64
+
+
 def _exact(v):
     return fractions.Fraction(float(v))
 
@@ -79,7 +91,7 @@ def _round_exact(q, ty):
 
 def fma(a, b, c):
     """a*b + c rounded once (Python reference; compiled targets use hardware FMA)."""
-    ty = type(a) if isinstance(a, (np.float32, np.float64)) else np.float64
+    ty = _float_type(a)
     a, b, c = ty(a), ty(b), ty(c)
     if not (np.isfinite(a) and np.isfinite(b) and np.isfinite(c)):
         with np.errstate(all="ignore"):
@@ -95,7 +107,7 @@ def fma(a, b, c):
 
 def scale2(y, k):
     """y * 2**k, correctly rounded; k is an integer-valued float."""
-    ty = type(y) if isinstance(y, (np.float32, np.float64)) else np.float64
+    ty = _float_type(y)
     with np.errstate(all="ignore"):
         return ty(np.ldexp(ty(y), int(k)))
 
@@ -105,33 +117,69 @@ def pick(x, for_float32, for_float64):
     return for_float32 if isinstance(x, np.float32) else for_float64
 
 
-def horner(y, coeffs):
-    """sum(coeffs[j] * y**j), lowest order first, by Horner's rule with FMA."""
-    T = type(y) if isinstance(y, (np.float32, np.float64)) else np.float64
-    acc = T(coeffs[-1])
-    for c in coeffs[-2::-1]:
-        acc = fma(acc, y, T(c))
-    return acc
+def extended(x):
+    """Whether x's kernels compute in a wider format (Python: never)."""
+    return False
 
 
-# Compiled Horner is unrolled at the source level: a tuple indexed by a loop
-# variable compiles to a bounds-checked switch, which LLVM will not unroll
-# for the longer polynomials, and a loop that may raise does not vectorise.
-_HORNER_TEMPLATE = """
-def horner_{n}(y, coeffs):
+def widen(x):
+    """x in the format its kernels compute in (Python: its own)."""
+    return x
+
+
+def common(x):
+    """The shared constants for x's kernels under the target's policy."""
+    return C.COMMON_F32 if isinstance(x, np.float32) else C.COMMON_F64
+
+
+_POLY_TEMPLATE = """
+def poly_{n}(y, coeffs):
     T = type(y)
-    acc = T(coeffs[{last}])
-{steps}
-    return acc
+{body}
 """
 
 
 @functools.cache
-def _unrolled_horner(n):
-    steps = "".join(f"    acc = fma(acc, y, T(coeffs[{j}]))\n" for j in range(n - 2, -1, -1))
+def _unrolled_poly(n):
+    """Estrin's scheme for n coefficients, as straight-line source.
+
+    Pairs c[2i] + c[2i+1] y, then pairs of pairs with y^2, y^4, ...: the
+    dependency chain is about 2 log2(n) operations long instead of Horner's
+    n, which matters in a loop that is otherwise bound by FMA latency.
+    Compiled Horner over a tuple would also need a loop variable index, and
+    that compiles to a bounds-checked switch LLVM does not unroll.
+    """
+    lines = []
+    terms = []
+    for i in range(0, n, 2):
+        if i + 1 < n:
+            lines.append(f"    p{i} = fma(T(coeffs[{i + 1}]), y, T(coeffs[{i}]))")
+        else:
+            lines.append(f"    p{i} = T(coeffs[{i}])")
+        terms.append(f"p{i}")
+    power, level = "y", 0
+    while len(terms) > 1:
+        level += 1
+        lines.append(f"    y{level} = {power} * {power}")
+        power = f"y{level}"
+        merged = []
+        for j in range(0, len(terms), 2):
+            if j + 1 < len(terms):
+                name = f"q{level}_{j}"
+                lines.append(f"    {name} = fma({terms[j + 1]}, {power}, {terms[j]})")
+                merged.append(name)
+            else:
+                merged.append(terms[j])
+        terms = merged
+    lines.append(f"    return {terms[0]}")
     namespace = {"fma": fma}
-    exec(_HORNER_TEMPLATE.format(n=n, last=n - 1, steps=steps), namespace)  # noqa: S102
-    return namespace[f"horner_{n}"]
+    exec(_POLY_TEMPLATE.format(n=n, body="\n".join(lines)), namespace)  # noqa: S102
+    return namespace[f"poly_{n}"]
+
+
+def poly(y, coeffs):
+    """sum(coeffs[j] * y**j), lowest order first (Estrin's scheme, FMA)."""
+    return _unrolled_poly(len(coeffs))(y, coeffs)
 
 
 # --------------------------------------------------------------------------
@@ -167,8 +215,12 @@ def _is_float(t):
     return getattr(t, "bitwidth", None) in (32, 64) and "float" in str(t)
 
 
-def register_primitives(overload, intrinsic, jit_options=None):
-    """Bind fma, scale2, horner and pick for the target owning these decorators."""
+def register_primitives(overload, intrinsic, jit_options=None, extended_float32=False):
+    """Bind the primitives for the target that owns these decorators.
+
+    `extended_float32` selects the policy: float32 kernels computed in
+    float64 (the CPU) or in float32 (CUDA).
+    """
 
     @intrinsic
     def _fma(typingctx, a, b, c):
@@ -194,10 +246,10 @@ def register_primitives(overload, intrinsic, jit_options=None):
             return lambda y, k: _scale2(y, k)
         return None
 
-    @overload(horner, jit_options=jit_options)
-    def _ov_horner(y, coeffs):
+    @overload(poly, jit_options=jit_options)
+    def _ov_poly(y, coeffs):
         if _is_float(y) and len(coeffs) > 0:
-            return _unrolled_horner(len(coeffs))
+            return _unrolled_poly(len(coeffs))
         return None
 
     @overload(pick, jit_options=jit_options)
@@ -206,70 +258,106 @@ def register_primitives(overload, intrinsic, jit_options=None):
             return lambda x, for_float32, for_float64: for_float32
         return lambda x, for_float32, for_float64: for_float64
 
+    wide = extended_float32
 
-register_primitives(_cpu_overload, _cpu_intrinsic, CPU_JIT_OPTIONS)
-del _cpu_types
+    @overload(extended, jit_options=jit_options)
+    def _ov_extended(x):
+        if wide and getattr(x, "bitwidth", None) == 32:
+            return lambda x: True
+        return lambda x: False
+
+    @overload(widen, jit_options=jit_options)
+    def _ov_widen(x):
+        if wide and getattr(x, "bitwidth", None) == 32:
+            from numba import float64
+
+            return lambda x: float64(x)
+        return lambda x: x
+
+    @overload(common, jit_options=jit_options)
+    def _ov_common(x):
+        if getattr(x, "bitwidth", None) == 32:
+            table = C.COMMON_X32 if wide else C.COMMON_F32
+        else:
+            table = C.COMMON_F64
+        return lambda x: table
+
+
+register_primitives(_cpu_overload, _cpu_intrinsic, CPU_JIT_OPTIONS, extended_float32=True)
 
 
 # --------------------------------------------------------------------------
 # Double-word arithmetic.  A pair (hi, lo) stands for hi + lo with
 # |lo| <= ulp(hi)/2; the algorithms are the classical error-free
-# transformations (Dekker, Knuth) and their FMA forms.
+# transformations (Dekker, Knuth) and their FMA forms.  With dw false each
+# is the plain operation and returns a zero low part.
 
 
 @jitable
-def two_sum(a, b):
+def two_sum(a, b, dw):
     """(s, e) with s = fl(a + b) and s + e = a + b exactly."""
     s = a + b
+    if not dw:
+        return s, type(a)(0)
     bb = s - a
     e = (a - (s - bb)) + (b - bb)
     return s, e
 
 
 @jitable
-def fast_two_sum(a, b):
+def fast_two_sum(a, b, dw):
     """two_sum for |a| >= |b| (or a == 0)."""
     s = a + b
+    if not dw:
+        return s, type(a)(0)
     e = b - (s - a)
     return s, e
 
 
 @jitable
-def two_prod(a, b):
+def two_prod(a, b, dw):
     """(p, e) with p = fl(a * b) and p + e = a * b exactly (barring underflow)."""
     p = a * b
+    if not dw:
+        return p, type(a)(0)
     return p, fma(a, b, -p)
 
 
 @jitable
-def dw_mul(a_hi, a_lo, b_hi, b_lo):
+def dw_mul(a_hi, a_lo, b_hi, b_lo, dw):
     """(a_hi + a_lo) * (b_hi + b_lo) as a double word."""
-    p, e = two_prod(a_hi, b_hi)
+    p, e = two_prod(a_hi, b_hi, dw)
+    if not dw:
+        return p, e
     e = fma(a_hi, b_lo, fma(a_lo, b_hi, e))
-    return fast_two_sum(p, e)
+    return fast_two_sum(p, e, dw)
 
 
 @jitable
-def dw_add(a_hi, a_lo, b_hi, b_lo):
+def dw_add(a_hi, a_lo, b_hi, b_lo, dw):
     """(a_hi + a_lo) + (b_hi + b_lo) as a double word."""
-    s, e = two_sum(a_hi, b_hi)
+    s, e = two_sum(a_hi, b_hi, dw)
+    if not dw:
+        return s, e
     e = e + (a_lo + b_lo)
-    return fast_two_sum(s, e)
+    return fast_two_sum(s, e, dw)
 
 
 @jitable
-def dw_div(a_hi, a_lo, b_hi, b_lo):
+def dw_div(a_hi, a_lo, b_hi, b_lo, dw):
     """(a_hi + a_lo) / (b_hi + b_lo) as a double word, one division."""
     T = type(a_hi)
+    if not dw:
+        return a_hi / b_hi, T(0)
     inv = T(1) / b_hi
     q = a_hi * inv
     # The remainder a_hi - q*b_hi is exact under FMA.
     r = fma(-q, b_hi, a_hi) + fma(-q, b_lo, a_lo)
-    return fast_two_sum(q, r * inv)
+    return fast_two_sum(q, r * inv, dw)
 
 
 @jitable
-def dw_poly(y, lead, coeffs):
+def dw_poly(y, lead, coeffs, dw):
     """lead + y * (c0 + c1 y + ...) as a double word.
 
     `lead` is a double-word constant; the tail is summed in working precision
@@ -277,32 +365,48 @@ def dw_poly(y, lead, coeffs):
     keeps the rounding noise to u * |tail| / |result|.
     """
     T = type(y)
-    tail = horner(y, coeffs)
-    m, m_err = two_prod(y, tail)
-    s, s_err = two_sum(T(lead[0]), m)
-    return fast_two_sum(s, s_err + (m_err + T(lead[1])))
+    tail = poly(y, coeffs)
+    if not dw:
+        return fma(y, tail, T(lead[0])), T(0)
+    m, m_err = two_prod(y, tail, dw)
+    s, s_err = two_sum(T(lead[0]), m, dw)
+    return fast_two_sum(s, s_err + (m_err + T(lead[1])), dw)
 
 
 @jitable
-def exp_dw(a_hi, a_lo):
+def dw_poly2(y, lead0, lead1, coeffs, dw):
+    """lead0 + y * (lead1 + y * (c0 + c1 y + ...)) as a double word.
+
+    Two double-word leading coefficients, for a polynomial whose linear
+    term is too large a part of the result to sum in working precision.
+    """
+    T = type(y)
+    a_hi, a_lo = dw_poly(y, lead1, coeffs, dw)
+    b_hi, b_lo = dw_mul(y, T(0), a_hi, a_lo, dw)
+    return dw_add(T(lead0[0]), T(lead0[1]), b_hi, b_lo, dw)
+
+
+@jitable
+def exp_dw(a_hi, a_lo, c, dw):
     """exp(a_hi + a_lo) as (k, p_hi, p_lo): 2**k * (p_hi + p_lo).
 
-    For a_hi <= 0 down to -2 * emax * ln 2 (callers clamp).  k is an
-    integer-valued float and p lies in [0.70, 1.42]; its relative error is
-    about 2**-p-5, so callers can scale products by 2**k at the very end and
-    keep full accuracy in the subnormal range.
+    For a_hi <= 0 down to -2 * emax * ln 2 (callers clamp); c is the table
+    of constants.  k is an integer-valued float and p lies in [0.70, 1.42];
+    its relative error is about 2**-p-5, so callers can scale products by
+    2**k at the very end and keep full accuracy in the subnormal range.
     """
     T = type(a_hi)
-    c = pick(a_hi, C.COMMON_F32, C.COMMON_F64)
     shift = T(pick(a_hi, 12582912.0, 6755399441055744.0))  # 1.5 * 2**(p-1)
     k = (a_hi * T(c.log2e) + shift) - shift  # round to nearest integer
     r_hi = fma(-k, T(c.ln2[0]), a_hi)  # exact: k * ln2[0] has spare bits
     # k * ln2[1] is not small next to ulp(r_hi) (ln2[0] keeps few bits), so
     # renormalise before the polynomial sees r_hi.
-    r_hi, r_lo = two_sum(r_hi, fma(-k, T(c.ln2[1]), a_lo))
-    t2 = r_hi * r_hi * horner(r_hi, c.exp)
-    q, q_err = fast_two_sum(r_hi, t2)
-    p_hi, p_err = fast_two_sum(T(1), q)
+    r_hi, r_lo = two_sum(r_hi, fma(-k, T(c.ln2[1]), a_lo), dw)
+    t2 = r_hi * r_hi * poly(r_hi, c.exp)
+    if not dw:
+        return k, T(1) + (r_hi + t2), T(0)
+    q, q_err = fast_two_sum(r_hi, t2, dw)
+    p_hi, p_err = fast_two_sum(T(1), q, dw)
     p_lo = fma(r_lo, p_hi, p_err + q_err)
     return k, p_hi, p_lo
 

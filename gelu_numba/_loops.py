@@ -18,8 +18,15 @@ at least ``PARALLEL_MIN_SIZE`` elements take it.  Both inline the same
 kernel, so the two targets agree bit for bit.
 
 The loops are closures over the kernel, its type and sizes, which pickle the
-same way in every process: Numba keys its cache on them.
+same way in every process: Numba keys its cache on them.  Numba also keys it
+on the loop's own file and bytecode, but not on the files of the functions it
+inlines, so the closures carry a digest of the formula sources as well: an
+edit to ``_scalar.py``, ``_fp.py`` or ``_coeffs.py`` misses the cache instead
+of loading stale machine code.
 """
+
+import hashlib
+import pathlib
 
 import numpy as np
 from numba import cfunc, prange, types
@@ -31,6 +38,17 @@ from ._fp import CPU_JIT_OPTIONS
 PARALLEL_MIN_SIZE = 1 << 15
 
 _NEVER = np.iinfo(np.intp).max
+
+
+def _sources_digest():
+    here = pathlib.Path(__file__).parent
+    h = hashlib.sha256()
+    for name in ("_scalar.py", "_fp.py", "_coeffs.py", "_loops.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
+
+
+SOURCES_DIGEST = _sources_digest()
 
 SIGNATURE = types.void(
     types.CPointer(types.voidptr),
@@ -67,19 +85,21 @@ def store(typingctx, base, offset, value):
     return types.none(base, offset, value), codegen
 
 
-def _compile(loop, parallel):
+def _compile(loop, parallel, cache):
     return cfunc(
-        SIGNATURE, error_model=CPU_JIT_OPTIONS["error_model"], parallel=parallel, cache=True
+        SIGNATURE, error_model=CPU_JIT_OPTIONS["error_model"], parallel=parallel, cache=cache
     )(loop)
 
 
-def unary(kernel, dtype, parallel):
+def unary(kernel, dtype, parallel, cache=True):
     """The inner loop of y = kernel(x) for one float type."""
     T = dtype
     size = np.dtype(dtype).itemsize
     threads_from = PARALLEL_MIN_SIZE if parallel else _NEVER
+    sources = SOURCES_DIGEST
 
     def loop(args, dims, steps, data):
+        sources  # noqa: B018 (a closure variable, for the cache key)
         n = dims[0]
         x, out = args[0], args[1]
         sx, so = steps[0], steps[1]
@@ -95,16 +115,18 @@ def unary(kernel, dtype, parallel):
             for i in range(n):
                 store(out, i * so, kernel(load(x, i * sx, zero)))
 
-    return _compile(loop, parallel)
+    return _compile(loop, parallel, cache)
 
 
-def binary(kernel, dtype, parallel):
+def binary(kernel, dtype, parallel, cache=True):
     """The inner loop of out = kernel(dy, x) for one float type."""
     T = dtype
     size = np.dtype(dtype).itemsize
     threads_from = PARALLEL_MIN_SIZE if parallel else _NEVER
+    sources = SOURCES_DIGEST
 
     def loop(args, dims, steps, data):
+        sources  # noqa: B018 (a closure variable, for the cache key)
         n = dims[0]
         dy, x, out = args[0], args[1], args[2]
         sd, sx, so = steps[0], steps[1], steps[2]
@@ -124,4 +146,4 @@ def binary(kernel, dtype, parallel):
             for i in range(n):
                 store(out, i * so, kernel(load(dy, i * sd, zero), load(x, i * sx, zero)))
 
-    return _compile(loop, parallel)
+    return _compile(loop, parallel, cache)

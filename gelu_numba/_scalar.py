@@ -3,18 +3,38 @@
 Each public function here is the single definition of its kernel.  The CPU
 ufuncs (serial and parallel) and the CUDA kernels are all compiled from it,
 and it runs as plain Python on NumPy scalars too.  It is generic over the
-format: ``T = type(x)`` and every constant goes through ``T(...)`` or
-:func:`~gelu_numba._fp.pick`, so float32 code stays float32.
+format: ``T = type(x)`` and every constant goes through ``T(...)`` or a table
+chosen by :func:`~gelu_numba._fp.pick`/:func:`~gelu_numba._fp.common`.
 
-How the real line is covered (boundaries in ``_coeffs``)::
+The mathematics
+---------------
+exact    f(x) = x Phi(x);  t = |x|,  t Phi(-t) = t exp(-t^2/2) N(t)
+         with N(t) = exp(t^2/2) Phi(-t) = M(u)/(t+c), M a polynomial in
+         u = (t-c)/(t+c) (M stays in [0.4, 1.5], so it does not cancel);
+         f(x) = x - t Phi(-t) for x > 0;
+         f'(-t) = exp(-t^2/2) (N(t) - t/sqrt(2 pi)),  f'(t) = 1 - f'(-t).
+tanh     f(x) = x sigma(w), w = x (b + a x^2) (= 2u of the tanh form)
+sigmoid  f(x) = x sigma(w), w = 1.702 x
+         with E = exp(-|w|): x sigma(w) = x E/(1+E) (x < 0) or x/(1+E);
+         f' = E (1 + E + x w')/(1+E)^2 (x < 0) or (1 + E + E x w')/(1+E)^2.
+
+These "tail formulas" are exact everywhere; how they are evaluated depends
+on the precision policy of the target (see ``_fp``):
+
+Extended (float32 on the CPU, computed in float64): the tail formula for all
+x, plain arithmetic.  float64 rounding noise is 2^-29 of a float32 ulp, so
+the result is correctly rounded but for rare double roundings, and monotone.
+
+Same precision (float64; float32 on CUDA): the tail formulas only where
+|x| is large, evaluated in double word (the argument of exp alone would cost
+hundreds of ulps if rounded); elsewhere fitted polynomials::
 
     x <= -t_max      saturated: f = -0.0, f' = -0.0
-    tail (x < B_LO)  exp(-t^2/2) or exp(-|w|) with the argument in double
-                     word, then double-word products and one final rounding
+    tail (x < B_LO)  tail formula, double word
     B [B_LO, A_LO)   around the minimum x_min: f = f_min + d^2 S(d),
                      f' = d V(d), d = x - x_min
     A [A_LO, A_HI]   around zero: f = x/2 + x^2 P(x^2), f' = 1/2 + x Q(x^2)
-    tail (x > A_HI)  f = x - (same tail as -x), f' = 1 - (tail of -x)
+    tail (x > A_HI)  tail formula, double word
     x >= t_max       saturated: f = x, f' = 1
 
 Region B is what makes f monotone as computed: near the minimum f changes by
@@ -31,19 +51,23 @@ every element, and no lane may overflow, divide by zero or make a NaN
 from . import _coeffs as C
 from ._fp import (
     clamp,
+    common,
     dw_add,
     dw_div,
     dw_mul,
     dw_poly,
+    dw_poly2,
     exp_dw,
+    extended,
     fast_two_sum,
     fma,
-    horner,
     jitable,
     pick,
+    poly,
     scale2,
     two_prod,
     two_sum,
+    widen,
 )
 
 __all__ = [
@@ -60,7 +84,7 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------
-# Region A: x in [A_LO, A_HI], polynomials in s = x^2.
+# Region A: x in [A_LO, A_HI], polynomials in s = x^2 (same precision only).
 
 
 @jitable
@@ -68,11 +92,11 @@ def _central(x, lead, coeffs):
     """x/2 + s*P(s), s = x^2, with P = lead + s*poly(s) in double word."""
     T = type(x)
     xa = clamp(x, T(C.A_LO), T(C.A_HI))
-    s_hi, s_lo = two_prod(xa, xa)
-    p_hi, p_lo = dw_poly(s_hi, lead, coeffs)
+    s_hi, s_lo = two_prod(xa, xa, True)
+    p_hi, p_lo = dw_poly(s_hi, lead, coeffs, True)
     p_lo = fma(T(coeffs[0]), s_lo, p_lo)  # P'(s) * s_lo, to first order
-    g_hi, g_lo = dw_mul(s_hi, s_lo, p_hi, p_lo)
-    h, h_err = two_sum(xa * T(0.5), g_hi)
+    g_hi, g_lo = dw_mul(s_hi, s_lo, p_hi, p_lo, True)
+    h, h_err = two_sum(xa * T(0.5), g_hi, True)
     y = h + (h_err + g_lo)
     return xa if xa == T(0) else y  # keeps the sign of -0.0
 
@@ -82,17 +106,17 @@ def _central_grad(x, lead, coeffs):
     """1/2 + x*Q(x^2), with Q in double word."""
     T = type(x)
     xa = clamp(x, T(C.A_LO), T(C.A_HI))
-    s_hi, s_lo = two_prod(xa, xa)
-    q_hi, q_lo = dw_poly(s_hi, lead, coeffs)
+    s_hi, s_lo = two_prod(xa, xa, True)
+    q_hi, q_lo = dw_poly(s_hi, lead, coeffs, True)
     q_lo = fma(T(coeffs[0]), s_lo, q_lo)
-    m_hi, m_err = two_prod(xa, q_hi)
+    m_hi, m_err = two_prod(xa, q_hi, True)
     m_lo = fma(xa, q_lo, m_err)
-    h, h_err = two_sum(T(0.5), m_hi)
+    h, h_err = two_sum(T(0.5), m_hi, True)
     return h + (h_err + m_lo)
 
 
 # --------------------------------------------------------------------------
-# Region B: x in [B_LO, A_LO), polynomials in d = x - x_min.
+# Region B: x in [B_LO, A_LO), polynomials in d = x - x_min (same precision).
 
 
 @jitable
@@ -100,7 +124,7 @@ def _offset_from_minimum(x, xmin):
     """d = x - x_min as a double word; x - xmin[0] is exact on region B."""
     T = type(x)
     xb = clamp(x, T(C.B_LO), T(C.A_LO))
-    return two_sum(xb - T(xmin[0]), -T(xmin[1]))
+    return two_sum(xb - T(xmin[0]), -T(xmin[1]), True)
 
 
 @jitable
@@ -108,12 +132,12 @@ def _near_minimum(x, xmin, fmin, lead, coeffs):
     """f_min + d^2 * S(d)."""
     T = type(x)
     d_hi, d_lo = _offset_from_minimum(x, xmin)
-    q_hi, q_err = two_prod(d_hi, d_hi)
+    q_hi, q_err = two_prod(d_hi, d_hi, True)
     q_lo = fma(T(2) * d_hi, d_lo, q_err)
-    s_hi, s_lo = dw_poly(d_hi, lead, coeffs)
+    s_hi, s_lo = dw_poly(d_hi, lead, coeffs, True)
     s_lo = fma(T(coeffs[0]), d_lo, s_lo)
-    g_hi, g_lo = dw_mul(q_hi, q_lo, s_hi, s_lo)
-    y_hi, y_lo = dw_add(T(fmin[0]), T(fmin[1]), g_hi, g_lo)
+    g_hi, g_lo = dw_mul(q_hi, q_lo, s_hi, s_lo, True)
+    y_hi, y_lo = dw_add(T(fmin[0]), T(fmin[1]), g_hi, g_lo, True)
     return y_hi
 
 
@@ -122,148 +146,182 @@ def _near_minimum_grad(x, xmin, lead, coeffs):
     """d * V(d)."""
     T = type(x)
     d_hi, d_lo = _offset_from_minimum(x, xmin)
-    v_hi, v_lo = dw_poly(d_hi, lead, coeffs)
+    v_hi, v_lo = dw_poly(d_hi, lead, coeffs, True)
     v_lo = fma(T(coeffs[0]), d_lo, v_lo)
-    y_hi, y_lo = dw_mul(d_hi, d_lo, v_hi, v_lo)
+    y_hi, y_lo = dw_mul(d_hi, d_lo, v_hi, v_lo, True)
     return y_hi
 
 
 # --------------------------------------------------------------------------
-# Tails, |x| > A_HI (or x < B_LO).
+# The tail formulas.  c is the table of shared constants, dw the switch to
+# double-word arithmetic.
 
 
 @jitable
-def _tail_magnitude(x, t_max):
-    """|x| clamped into the tails' interval [A_HI, t_max]."""
+def _tail_magnitude(x, c, t_max):
+    """|x| clamped into the tail formulas' interval [c.tail_lo, t_max]."""
     T = type(x)
-    return clamp(abs(x), T(C.A_HI), t_max)
+    return clamp(abs(x), T(c.tail_lo), t_max)
 
 
 @jitable
-def _exact_tail_parts(t):
-    """The pieces of t*Phi(-t) = exp(-t^2/2) * R(t), t in [A_HI, t_max].
+def _signed_tail_input(x, c, t_max):
+    T = type(x)
+    t = _tail_magnitude(x, c, t_max)
+    return -t if x < T(0) else t
 
-    Returns (k, e_hi, e_lo, r_hi, r_lo, h, l): exp(-t^2/2) = 2^k (e_hi + e_lo),
-    R(t) = t exp(t^2/2) Phi(-t) = r_hi + r_lo, t^2 = h + l, all exact to
-    about 2^-p-4.  R is a polynomial in u = (t - c)/(t + c); u carries a
-    rounding error u_lo, which enters through a rough fit of R'(u).
+
+@jitable
+def _exact_tail_parts(t, c, dw):
+    """exp(-t^2/2) = 2^k (e_hi + e_lo) and N(t) = n_hi + n_lo.
+
+    N(t) = M(u) / (t + c) with M a polynomial in u - u0, u = (t - c)/(t + c);
+    one reciprocal serves both.  u carries a rounding error u_lo, which
+    enters through a rough fit of M'.
     """
     T = type(t)
-    c = pick(t, C.COMMON_F32, C.COMMON_F64)
-    h, l = two_prod(t, t)
-    k, e_hi, e_lo = exp_dw(h * T(-0.5), l * T(-0.5))
-    n_hi, n_lo = two_sum(t, -T(c.tail_c))
-    m_hi, m_lo = two_sum(t, T(c.tail_c))
-    u_hi, u_lo = dw_div(n_hi, n_lo, m_hi, m_lo)
-    r_hi, r_lo = dw_poly(u_hi, c.tail_r0, c.tail_r)
-    r_lo = fma(horner(u_hi, c.tail_dr), u_lo, r_lo)  # R'(u) * u_lo
-    return k, e_hi, e_lo, r_hi, r_lo, h, l
+    h, l = two_prod(t, t, dw)
+    k, e_hi, e_lo = exp_dw(h * T(-0.5), l * T(-0.5), c, dw)
+    s_hi, s_lo = two_sum(t, T(c.tail_c), dw)
+    i_hi, i_lo = dw_div(T(1), T(0), s_hi, s_lo, dw)  # 1/(t + c)
+    d_hi, d_lo = two_sum(t, -T(c.tail_c), dw)
+    u_hi, u_lo = dw_mul(d_hi, d_lo, i_hi, i_lo, dw)
+    v_hi, v_lo = two_sum(u_hi, -T(c.tail_u0), dw)  # centred: v = u - u0
+    q_hi, q_lo = dw_poly2(v_hi, c.tail_n0, c.tail_n1, c.tail_n, dw)
+    if dw:
+        q_lo = fma(poly(v_hi, c.tail_dn), v_lo + u_lo, q_lo)
+    n_hi, n_lo = dw_mul(q_hi, q_lo, i_hi, i_lo, dw)
+    return k, e_hi, e_lo, n_hi, n_lo
 
 
 @jitable
-def _exact_tail(x, t_max):
-    """x*Phi(x) for |x| in the tails; x - t*Phi(-t) for x > 0."""
+def _exact_tail(x, t_max, c, dw):
+    """x Phi(x): -t Phi(-t) for x < 0, x - t Phi(-t) for x > 0."""
     T = type(x)
-    t = _tail_magnitude(x, t_max)
-    k, e_hi, e_lo, r_hi, r_lo, h, l = _exact_tail_parts(t)
-    g_hi, g_lo = dw_mul(e_hi, e_lo, r_hi, r_lo)  # t*Phi(-t) / 2^k
+    t = _tail_magnitude(x, c, t_max)
+    k, e_hi, e_lo, n_hi, n_lo = _exact_tail_parts(t, c, dw)
+    r_hi, r_lo = dw_mul(n_hi, n_lo, t, T(0), dw)  # t N(t)
+    g_hi, g_lo = dw_mul(e_hi, e_lo, r_hi, r_lo, dw)  # t Phi(-t) / 2^k
     if x < T(0):
         return -scale2(g_hi, k)
-    s, s_err = two_sum(t, -scale2(g_hi, k))
+    s, s_err = two_sum(t, -scale2(g_hi, k), dw)
     return s + (s_err - scale2(g_lo, k))
 
 
 @jitable
-def _exact_tail_grad(x, t_max):
-    """(m, k) with f'(x) = m * 2^k; f'(-t) = exp(-t^2/2) (R/t - t/sqrt(2 pi))."""
+def _exact_tail_grad(x, t_max, c, dw):
+    """(m, k) with f'(x) = m 2^k: f'(-t) = exp(-t^2/2) (N(t) - t/sqrt(2 pi))."""
     T = type(x)
-    c = pick(x, C.COMMON_F32, C.COMMON_F64)
-    t = _tail_magnitude(x, t_max)
-    k, e_hi, e_lo, r_hi, r_lo, h, l = _exact_tail_parts(t)
-    v_hi, v_lo = dw_mul(h, l, T(c.inv_sqrt_2pi[0]), T(c.inv_sqrt_2pi[1]))
-    n_hi, n_lo = dw_add(r_hi, r_lo, -v_hi, -v_lo)
-    n_hi, n_lo = dw_div(n_hi, n_lo, t, T(0))
-    g_hi, g_lo = dw_mul(e_hi, e_lo, n_hi, n_lo)  # f'(-t) / 2^k
+    t = _tail_magnitude(x, c, t_max)
+    k, e_hi, e_lo, n_hi, n_lo = _exact_tail_parts(t, c, dw)
+    v_hi, v_lo = dw_mul(t, T(0), T(c.inv_sqrt_2pi[0]), T(c.inv_sqrt_2pi[1]), dw)
+    d_hi, d_lo = dw_add(n_hi, n_lo, -v_hi, -v_lo, dw)
+    g_hi, g_lo = dw_mul(e_hi, e_lo, d_hi, d_lo, dw)  # f'(-t) / 2^k
     if x < T(0):
         return g_hi, k
-    s, s_err = two_sum(T(1), -scale2(g_hi, k))
+    s, s_err = two_sum(T(1), -scale2(g_hi, k), dw)
     return s + (s_err - scale2(g_lo, k)), T(0)
 
 
 @jitable
-def _tanh_argument(x):
-    """w = 2u = x (b + a x^2) and w' = b + 3a x^2, both as double words."""
+def _tanh_argument(x, c, dw):
+    """w = 2u = x (b + a x^2) and w' = b + 3a x^2."""
     T = type(x)
-    c = pick(x, C.COMMON_F32, C.COMMON_F64)
-    s_hi, s_lo = two_prod(x, x)
-    m_hi, m_lo = dw_mul(T(c.tanh_a[0]), T(c.tanh_a[1]), s_hi, s_lo)
-    b_hi, b_lo = dw_add(T(c.tanh_b[0]), T(c.tanh_b[1]), m_hi, m_lo)
-    w_hi, w_err = two_prod(x, b_hi)
-    w_lo = fma(x, b_lo, w_err)
-    n_hi, n_lo = dw_mul(T(c.tanh_a3[0]), T(c.tanh_a3[1]), s_hi, s_lo)
-    wp_hi, wp_lo = dw_add(T(c.tanh_b[0]), T(c.tanh_b[1]), n_hi, n_lo)
+    s_hi, s_lo = two_prod(x, x, dw)
+    m_hi, m_lo = dw_mul(T(c.tanh_a[0]), T(c.tanh_a[1]), s_hi, s_lo, dw)
+    b_hi, b_lo = dw_add(T(c.tanh_b[0]), T(c.tanh_b[1]), m_hi, m_lo, dw)
+    w_hi, w_lo = dw_mul(x, T(0), b_hi, b_lo, dw)
+    n_hi, n_lo = dw_mul(T(c.tanh_a3[0]), T(c.tanh_a3[1]), s_hi, s_lo, dw)
+    wp_hi, wp_lo = dw_add(T(c.tanh_b[0]), T(c.tanh_b[1]), n_hi, n_lo, dw)
     return w_hi, w_lo, wp_hi, wp_lo
 
 
 @jitable
-def _sigmoid_argument(x):
-    """w = 1.702 x and w' = 1.702 as double words."""
+def _sigmoid_argument(x, c, dw):
+    """w = 1.702 x and w' = 1.702."""
     T = type(x)
-    a = pick(x, C.COMMON_F32, C.COMMON_F64).sigmoid_a
-    w_hi, w_err = two_prod(T(a[0]), x)
-    w_lo = fma(T(a[1]), x, w_err)
+    a = c.sigmoid_a
+    w_hi, w_lo = dw_mul(T(a[0]), T(a[1]), x, T(0), dw)
     return w_hi, w_lo, T(a[0]), T(a[1])
 
 
 @jitable
-def _exp_minus_abs(x, w_hi, w_lo):
-    """exp(-|w|) as (k, p_hi, p_lo) and 1 + exp(-|w|) as a double word."""
+def _exp_minus_abs(x, w_hi, w_lo, c, dw):
+    """exp(-|w|) as (k, p_hi, p_lo) and scaled, and 1 + exp(-|w|).
+
+    Operands are selected before the arithmetic, not results after it: a
+    vector loop evaluates both sides of every branch.
+    """
     T = type(x)
-    if x < T(0):
-        k, p_hi, p_lo = exp_dw(w_hi, w_lo)
-    else:
-        k, p_hi, p_lo = exp_dw(-w_hi, -w_lo)
+    neg = x < T(0)
+    k, p_hi, p_lo = exp_dw(w_hi if neg else -w_hi, w_lo if neg else -w_lo, c, dw)
     e_hi = scale2(p_hi, k)
-    d_hi, d_lo = fast_two_sum(T(1), e_hi)
-    return k, p_hi, p_lo, e_hi, scale2(p_lo, k), d_hi, d_lo + scale2(p_lo, k)
+    e_lo = scale2(p_lo, k)
+    d_hi, d_lo = fast_two_sum(T(1), e_hi, dw)
+    return k, p_hi, p_lo, e_hi, e_lo, d_hi, d_lo + e_lo
 
 
 @jitable
-def _sigma_tail(x, w_hi, w_lo):
-    """x * sigmoid(w) in the tails: x E/(1 + E) for x < 0, x/(1 + E) for x > 0."""
+def _sigma_tail(x, w_hi, w_lo, c, dw):
+    """x sigmoid(w): x E/(1 + E) for x < 0, x/(1 + E) for x > 0 (E = 2^k p)."""
     T = type(x)
-    k, p_hi, p_lo, e_hi, e_lo, d_hi, d_lo = _exp_minus_abs(x, w_hi, w_lo)
-    if x < T(0):
-        n_hi, n_err = two_prod(x, p_hi)
-        q, q_lo = dw_div(n_hi, fma(x, p_lo, n_err), d_hi, d_lo)
-        return scale2(q, k)
-    q, q_lo = dw_div(x, T(0), d_hi, d_lo)
-    return q
+    neg = x < T(0)
+    k, p_hi, p_lo, e_hi, e_lo, d_hi, d_lo = _exp_minus_abs(x, w_hi, w_lo, c, dw)
+    n_hi, n_lo = dw_mul(x, T(0), p_hi, p_lo, dw)
+    q, q_lo = dw_div(n_hi if neg else x, n_lo if neg else T(0), d_hi, d_lo, dw)
+    return scale2(q, k if neg else T(0))
 
 
 @jitable
-def _sigma_tail_grad(x, w_hi, w_lo, wp_hi, wp_lo):
-    """(m, k) with f'(x) = m * 2^k, f' = (1 + E + x w' [E])/(1 + E)^2 [* E]."""
+def _sigma_tail_grad(x, w_hi, w_lo, wp_hi, wp_lo, c, dw):
+    """(m, k) with f'(x) = m 2^k:
+    E (1 + E + x w') / (1 + E)^2 for x < 0 (E = 2^k p),
+    (1 + E + E x w') / (1 + E)^2 for x > 0.
+    """
     T = type(x)
-    k, p_hi, p_lo, e_hi, e_lo, d_hi, d_lo = _exp_minus_abs(x, w_hi, w_lo)
-    dd_hi, dd_lo = dw_mul(d_hi, d_lo, d_hi, d_lo)
-    xw_hi, xw_err = two_prod(x, wp_hi)
-    xw_lo = fma(x, wp_lo, xw_err)
-    if x < T(0):
-        # E (1 + E + x w') / (1 + E)^2, E = 2^k p
-        n_hi, n_lo = dw_add(d_hi, d_lo, xw_hi, xw_lo)
-        n_hi, n_lo = dw_mul(p_hi, p_lo, n_hi, n_lo)
-        q, q_lo = dw_div(n_hi, n_lo, dd_hi, dd_lo)
-        return q, k
-    # (1 + E + E x w') / (1 + E)^2
-    m_hi, m_lo = dw_mul(e_hi, e_lo, xw_hi, xw_lo)
-    n_hi, n_lo = dw_add(d_hi, d_lo, m_hi, m_lo)
-    q, q_lo = dw_div(n_hi, n_lo, dd_hi, dd_lo)
-    return q, T(0)
+    neg = x < T(0)
+    k, p_hi, p_lo, e_hi, e_lo, d_hi, d_lo = _exp_minus_abs(x, w_hi, w_lo, c, dw)
+    dd_hi, dd_lo = dw_mul(d_hi, d_lo, d_hi, d_lo, dw)
+    xw_hi, xw_lo = dw_mul(x, T(0), wp_hi, wp_lo, dw)
+    # x < 0: p (1 + E + x w');  x > 0: 1 + E + E x w'
+    f_hi, f_lo = dw_mul(e_hi, e_lo, xw_hi, xw_lo, dw)
+    a_hi, a_lo = dw_add(d_hi, d_lo, xw_hi if neg else f_hi, xw_lo if neg else f_lo, dw)
+    n_hi, n_lo = dw_mul(p_hi, p_lo, a_hi, a_lo, dw)
+    q, q_lo = dw_div(n_hi if neg else a_hi, n_lo if neg else a_lo, dd_hi, dd_lo, dw)
+    return q, k if neg else T(0)
+
+
+# The three forms; callers pass a constant, which LLVM folds after inlining.
+EXACT, TANH, SIGMOID = 0, 1, 2
+
+
+@jitable
+def _sigma_argument(x, c, form, dw):
+    if form == TANH:
+        return _tanh_argument(x, c, dw)
+    return _sigmoid_argument(x, c, dw)
+
+
+@jitable
+def _tail_value(x, t_max, form, c, dw):
+    if form == EXACT:
+        return _exact_tail(x, t_max, c, dw)
+    xt = _signed_tail_input(x, c, t_max)
+    w_hi, w_lo, wp_hi, wp_lo = _sigma_argument(xt, c, form, dw)
+    return _sigma_tail(xt, w_hi, w_lo, c, dw)
+
+
+@jitable
+def _tail_grad(x, t_max, form, c, dw):
+    if form == EXACT:
+        return _exact_tail_grad(x, t_max, c, dw)
+    xt = _signed_tail_input(x, c, t_max)
+    w_hi, w_lo, wp_hi, wp_lo = _sigma_argument(xt, c, form, dw)
+    return _sigma_tail_grad(xt, w_hi, w_lo, wp_hi, wp_lo, c, dw)
 
 
 # --------------------------------------------------------------------------
-# Assembly.
+# Assembly.  `ext` is the policy: x already widened, tail formulas everywhere.
 
 
 @jitable
@@ -279,9 +337,44 @@ def _in_tail(x):
 
 
 @jitable
-def _scaled(m, k):
-    """m * 2^k for the grads."""
-    return scale2(m, k)
+def _forward(x, v, form, c, ext):
+    """f(x) for the variant whose coefficients are v.
+
+    In the same-precision policy all three regions are evaluated and the
+    answer selected, as a vector unit does anyway; written with branches,
+    LLVM's cost model assumes each branch is taken half the time and
+    declines to vectorise the float64 loops.
+    """
+    T = type(x)
+    xs = _without_nan(x)
+    t_max = T(v.t_max)
+    y = _tail_value(xs, t_max, form, c, not ext)
+    if not ext:
+        y_min = _near_minimum(xs, v.xmin, v.fmin, v.b_f0, v.b_f)
+        y_mid = _central(xs, v.a_f0, v.a_f)
+        y = y if _in_tail(xs) else (y_min if xs < T(C.A_LO) else y_mid)
+    y = T(-0.0) if xs <= -t_max else y
+    y = xs if xs == T(0) else y  # f(+-0) = +-0
+    return xs if xs >= t_max else y
+
+
+@jitable
+def _grad_parts(x, v, form, c, ext):
+    """(m, k) with f'(x) = m * 2^k (k = 0 outside the left tail)."""
+    T = type(x)
+    xs = _without_nan(x)
+    t_max = T(v.t_max)
+    m, k = _tail_grad(xs, t_max, form, c, not ext)
+    if not ext:
+        m_min = _near_minimum_grad(xs, v.xmin, v.b_g0, v.b_g)
+        m_mid = _central_grad(xs, v.a_g0, v.a_g)
+        tail = _in_tail(xs)
+        m = m if tail else (m_min if xs < T(C.A_LO) else m_mid)
+        k = k if tail else T(0)
+    m = T(-0.0) if xs <= -t_max else m
+    m = T(1) if xs >= t_max else m
+    k = T(0) if xs >= t_max or xs <= -t_max else k
+    return m, k
 
 
 @jitable
@@ -293,74 +386,46 @@ def _scaled_product(dy, m, k):
     return scale2(dy * scale2(m, ka), k - ka)
 
 
-# The three forms; callers pass a constant, which LLVM folds after inlining.
-EXACT, TANH, SIGMOID = 0, 1, 2
+@jitable
+def _narrow(x, y):
+    """y in x's format, and NaN for NaN x."""
+    return x if x != x else type(x)(y)
 
 
 @jitable
-def _tail_value(x, t_max, form):
-    if form == EXACT:
-        return _exact_tail(x, t_max)
-    T = type(x)
-    xt = _tail_magnitude(x, t_max)
-    xt = -xt if x < T(0) else xt
-    if form == TANH:
-        w_hi, w_lo, wp_hi, wp_lo = _tanh_argument(xt)
-    else:
-        w_hi, w_lo, wp_hi, wp_lo = _sigmoid_argument(xt)
-    return _sigma_tail(xt, w_hi, w_lo)
+def evaluate(x, v, form, c, ext):
+    """f(x) under an explicit policy (x already widened if ext)."""
+    return _narrow(x, _forward(x, v, form, c, ext))
 
 
 @jitable
-def _tail_grad(x, t_max, form):
-    if form == EXACT:
-        return _exact_tail_grad(x, t_max)
-    T = type(x)
-    xt = _tail_magnitude(x, t_max)
-    xt = -xt if x < T(0) else xt
-    if form == TANH:
-        w_hi, w_lo, wp_hi, wp_lo = _tanh_argument(xt)
-    else:
-        w_hi, w_lo, wp_hi, wp_lo = _sigmoid_argument(xt)
-    return _sigma_tail_grad(xt, w_hi, w_lo, wp_hi, wp_lo)
+def evaluate_grad(x, v, form, c, ext):
+    m, k = _grad_parts(x, v, form, c, ext)
+    return _narrow(x, scale2(m, k))
 
 
 @jitable
-def _forward(x, v, form):
-    """f(x) for the variant whose coefficients are v.
-
-    All three regions are evaluated and the answer selected, as a vector unit
-    does anyway; written with branches, LLVM's cost model assumes each branch
-    is taken half the time and declines to vectorise the float64 loops.
-    """
-    T = type(x)
-    xs = _without_nan(x)
-    t_max = T(v.t_max)
-    y_tail = _tail_value(xs, t_max, form)
-    y_min = _near_minimum(xs, v.xmin, v.fmin, v.b_f0, v.b_f)
-    y_mid = _central(xs, v.a_f0, v.a_f)
-    y = y_tail if _in_tail(xs) else (y_min if xs < T(C.A_LO) else y_mid)
-    y = T(-0.0) if xs <= -t_max else y
-    y = xs if xs >= t_max else y
-    return x if x != x else y
+def evaluate_backward(dy, x, v, form, c, ext):
+    m, k = _grad_parts(x, v, form, c, ext)
+    return _narrow(x, _scaled_product(dy, m, k))
 
 
 @jitable
-def _grad_parts(x, v, form):
-    """(m, k) with f'(x) = m * 2^k (k = 0 outside the left tail)."""
-    T = type(x)
-    xs = _without_nan(x)
-    t_max = T(v.t_max)
-    m_tail, k_tail = _tail_grad(xs, t_max, form)
-    m_min = _near_minimum_grad(xs, v.xmin, v.b_g0, v.b_g)
-    m_mid = _central_grad(xs, v.a_g0, v.a_g)
-    tail = _in_tail(xs)
-    m = m_tail if tail else (m_min if xs < T(C.A_LO) else m_mid)
-    k = k_tail if tail else T(0)
-    m = T(-0.0) if xs <= -t_max else m
-    m = T(1) if xs >= t_max else m
-    k = T(0) if xs >= t_max or xs <= -t_max else k
-    return m, k
+def _f(x, v, form):
+    """f(x) under the target's policy for x's format."""
+    return _narrow(x, _forward(widen(x), v, form, common(x), extended(x)))
+
+
+@jitable
+def _df(x, v, form):
+    m, k = _grad_parts(widen(x), v, form, common(x), extended(x))
+    return _narrow(x, scale2(m, k))
+
+
+@jitable
+def _backward(dy, x, v, form):
+    m, k = _grad_parts(widen(x), v, form, common(x), extended(x))
+    return _narrow(x, _scaled_product(widen(dy), m, k))
 
 
 # --------------------------------------------------------------------------
@@ -370,73 +435,67 @@ def _grad_parts(x, v, form):
 @jitable
 def gelu(x):
     """Exact GELU, x * Phi(x), Phi the standard normal CDF."""
-    return _forward(x, pick(x, C.GELU_F32, C.GELU_F64), EXACT)
+    return _f(x, pick(x, C.GELU_F32, C.GELU_F64), EXACT)
 
 
 @jitable
 def gelu_tanh(x):
     """tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    return _forward(x, pick(x, C.GELU_TANH_F32, C.GELU_TANH_F64), TANH)
+    return _f(x, pick(x, C.GELU_TANH_F32, C.GELU_TANH_F64), TANH)
 
 
 @jitable
 def gelu_sigmoid(x):
     """Sigmoid approximation ("quick GELU"), x * sigmoid(1.702 x)."""
-    return _forward(x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
-
-
-@jitable
-def _gelu_grad_parts(x):
-    return _grad_parts(x, pick(x, C.GELU_F32, C.GELU_F64), EXACT)
-
-
-@jitable
-def _gelu_tanh_grad_parts(x):
-    return _grad_parts(x, pick(x, C.GELU_TANH_F32, C.GELU_TANH_F64), TANH)
-
-
-@jitable
-def _gelu_sigmoid_grad_parts(x):
-    return _grad_parts(x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
+    return _f(x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
 
 
 @jitable
 def gelu_grad(x):
     """Derivative of the exact GELU, Phi(x) + x phi(x)."""
-    m, k = _gelu_grad_parts(x)
-    return x if x != x else _scaled(m, k)
+    return _df(x, pick(x, C.GELU_F32, C.GELU_F64), EXACT)
 
 
 @jitable
 def gelu_tanh_grad(x):
     """Derivative of the tanh approximation."""
-    m, k = _gelu_tanh_grad_parts(x)
-    return x if x != x else _scaled(m, k)
+    return _df(x, pick(x, C.GELU_TANH_F32, C.GELU_TANH_F64), TANH)
 
 
 @jitable
 def gelu_sigmoid_grad(x):
     """Derivative of the sigmoid approximation."""
-    m, k = _gelu_sigmoid_grad_parts(x)
-    return x if x != x else _scaled(m, k)
+    return _df(x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
 
 
 @jitable
 def gelu_backward(dy, x):
     """Fused backward of the exact GELU: dy * gelu_grad(x)."""
-    m, k = _gelu_grad_parts(x)
-    return x if x != x else _scaled_product(dy, m, k)
+    return _backward(dy, x, pick(x, C.GELU_F32, C.GELU_F64), EXACT)
 
 
 @jitable
 def gelu_tanh_backward(dy, x):
     """Fused backward of the tanh approximation: dy * gelu_tanh_grad(x)."""
-    m, k = _gelu_tanh_grad_parts(x)
-    return x if x != x else _scaled_product(dy, m, k)
+    return _backward(dy, x, pick(x, C.GELU_TANH_F32, C.GELU_TANH_F64), TANH)
 
 
 @jitable
 def gelu_sigmoid_backward(dy, x):
     """Fused backward of the sigmoid approximation: dy * gelu_sigmoid_grad(x)."""
-    m, k = _gelu_sigmoid_grad_parts(x)
-    return x if x != x else _scaled_product(dy, m, k)
+    return _backward(dy, x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
+
+
+#: name -> (form, variant tables, what): used to build kernels under an
+#: explicit policy (the same-precision float32 path on the CPU, for tests).
+KERNELS = {
+    "gelu": (EXACT, (C.GELU_F32, C.GELU_F64), "value"),
+    "gelu_tanh": (TANH, (C.GELU_TANH_F32, C.GELU_TANH_F64), "value"),
+    "gelu_sigmoid": (SIGMOID, (C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), "value"),
+    "gelu_grad": (EXACT, (C.GELU_F32, C.GELU_F64), "grad"),
+    "gelu_tanh_grad": (TANH, (C.GELU_TANH_F32, C.GELU_TANH_F64), "grad"),
+    "gelu_sigmoid_grad": (SIGMOID, (C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), "grad"),
+    "gelu_backward": (EXACT, (C.GELU_F32, C.GELU_F64), "backward"),
+    "gelu_tanh_backward": (TANH, (C.GELU_TANH_F32, C.GELU_TANH_F64), "backward"),
+    "gelu_sigmoid_backward": (SIGMOID, (C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), "backward"),
+}

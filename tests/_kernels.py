@@ -21,6 +21,13 @@ def serial(name):
     return getattr(gn, name)
 
 
+def same_precision(name):
+    """The CPU build of the CUDA kernels' arithmetic (float32 in float32)."""
+    from gelu_numba._build import ufunc
+
+    return ufunc(name, "same-precision")
+
+
 def parallel(name):
     return getattr(gp, name)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gelu_numba import accuracy, reference
-from _kernels import ALL, BINARY, UNARY, parallel, serial
+from _kernels import ALL, BINARY, UNARY, parallel, same_precision, serial
 
 
 @pytest.mark.parametrize("name", UNARY)
@@ -19,6 +19,14 @@ def test_adversarial_sample_within_contract(name, dtype):
 def test_parallel_target_within_contract(name, dtype):
     x = accuracy.adversarial_points(dtype, n_random=200, seed=3)
     worst = accuracy.max_ulp_error(name, dtype, x=x, target="parallel", prec=120)
+    assert worst.max_ulp <= 2.0, str(worst)
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_same_precision_float32_within_contract(name):
+    # float32 computed in float32 double-word arithmetic: what the CUDA
+    # kernels compute, built for the CPU.
+    worst = accuracy.max_ulp_error(name, np.float32, target="same-precision", prec=120)
     assert worst.max_ulp <= 2.0, str(worst)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import _properties as P
-from _kernels import VARIANTS, backward_of, grad_of, serial
+from _kernels import VARIANTS, backward_of, grad_of, same_precision, serial
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -52,3 +52,23 @@ def test_odd_part_identity(variant, dtype):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_saturates_to_identity(variant, dtype):
     P.check_saturation(variant, serial(variant), dtype)
+
+
+# float32 computed in float32 (the CUDA kernels' arithmetic, built for the
+# CPU): the properties that depend on how the arithmetic is done.
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_same_precision_monotone(variant):
+    P.check_monotone(variant, same_precision(variant), np.float32)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_same_precision_special_values(variant):
+    f, g, bw = (same_precision(variant + s) for s in ("", "_grad", "_backward"))
+    P.check_special_values(variant, f, g, bw, np.float32)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_same_precision_backward(variant):
+    P.check_backward(variant, same_precision(variant + "_grad"), same_precision(variant + "_backward"), np.float32)

@@ -18,8 +18,15 @@ The pieces (see gelu_numba/_scalar.py for how they are assembled):
            f = x/2 + s * A_F(s),  f' = 1/2 + x * A_G(s)
   B_F, B_G region B, x in [B_LO, A_LO), d = x - x_min:
            f = f_min + d^2 * B_F(d),  f' = d * B_G(d)
-  TAIL_R   exact GELU only, t = |x| in [A_HI, T_MAX], u = (t - c)/(t + c):
-           exp(t^2/2) * t * Phi(-t) = TAIL_R(u); TAIL_DR ~ dR/du, roughly
+  TAIL_N   exact GELU only, u = (t - c)/(t + c), t = |x| in the tails:
+           (t + c) exp(t^2/2) Phi(-t) = m0 + v (m1 + v TAIL_N(v)),
+           v = u - u0, u0 the middle of the interval; tail_dn ~ its
+           derivative, roughly
+
+Three tables: "float32" and "float64" for kernels computed in their own
+format (regions A and B, the tails in double word), and "float32x" for
+float32 kernels computed in float64 on the CPU, which need only EXP and
+TAIL_N (over all t >= 0) and keep float64 coefficients.
 """
 
 import argparse
@@ -48,22 +55,30 @@ T_MAX = {
 
 FORMATS = {"float32": 24, "float64": 53}
 
+TABLES = ("float32", "float64", "float32x")
+#: The format a table's coefficients are rounded to.
+FORMAT_OF = {"float32": "float32", "float64": "float64", "float32x": "float64"}
+#: Saturation points follow the input format.
+T_MAX["float32x"] = T_MAX["float32"]
+
 # Degrees of the polynomials: the smallest that bring the relative error of
 # each approximation below about 2^-29 (float32) and 2^-58 (float64), a
 # sixteenth of an ulp; the script prints what each achieves.
 DEGREES = {
     "float32": {
-        "EXP": 5, "TAIL_R": 10,
+        "EXP": 5, "TAIL_N": 10,
         "gelu": {"A_F": 6, "A_G": 6, "B_F": 6, "B_G": 7},
         "gelu_tanh": {"A_F": 6, "A_G": 6, "B_F": 6, "B_G": 7},
         "gelu_sigmoid": {"A_F": 8, "A_G": 8, "B_F": 7, "B_G": 7},
     },
     "float64": {
-        "EXP": 10, "TAIL_R": 23,
+        "EXP": 10, "TAIL_N": 22,
         "gelu": {"A_F": 12, "A_G": 12, "B_F": 12, "B_G": 12},
         "gelu_tanh": {"A_F": 12, "A_G": 12, "B_F": 12, "B_G": 13},
         "gelu_sigmoid": {"A_F": 16, "A_G": 16, "B_F": 14, "B_G": 14},
     },
+    # float32 results computed in float64: about 2^-34 is enough.
+    "float32x": {"EXP": 6, "TAIL_N": 14},
 }
 
 
@@ -205,36 +220,53 @@ def fit_region_b(variant, fmt, report):
     return out
 
 
-def fit_tail(fmt, report):
-    """exp(t^2/2) * t * Phi(-t) as a polynomial in u = (t - c)/(t + c)."""
+def fit_tail(table, report):
+    """M(t) = (t + c) exp(t^2/2) Phi(-t) as a polynomial in u = (t - c)/(t + c).
+
+    M stays within [0.4, 1.5] on all of [0, inf), so its polynomial does not
+    cancel (N = exp(t^2/2) Phi(-t) alone falls like 1/t and would).
+    Same-precision tables cover the tails, t in [A_HI, T_MAX]; the extended
+    table (float32 computed in float64) covers t in [0, T_MAX].
+    """
+    fmt = FORMAT_OF[table]
     c = mp.mpf(TAIL_C)
 
-    def R(u):
+    def N(u):
         t = c * (1 + u) / (1 - u)
-        return mp.exp(t * t / 2) * t * reference._ncdf(-t)
+        return (t + c) * mp.exp(t * t / 2) * reference._ncdf(-t)
 
-    u_lo = (mp.mpf(A_HI) - c) / (A_HI + c)
-    u_hi = (mp.mpf(T_MAX[fmt]["gelu"]) - c) / (T_MAX[fmt]["gelu"] + c)
-    r0 = R(mp.mpf(0))
+    t_lo = 0 if table == "float32x" else A_HI
+    t_hi = T_MAX[fmt]["gelu"]
+    u_lo = (mp.mpf(t_lo) - c) / (t_lo + c)
+    u_hi = (mp.mpf(t_hi) - c) / (t_hi + c)
+    # The polynomial is in v = u - u0, u0 the middle of the interval rounded
+    # to a multiple of 1/64 (so that u - u0 is exact near u0): a centred
+    # variable halves the largest |v| and with it the rounding noise.
+    u0 = mp.nint((u_lo + u_hi) / 2 * 64) / 64
+    M = lambda v: N(v + u0)  # noqa: E731
+    m0 = M(mp.mpf(0))
+    m1 = mp.diff(M, mp.mpf(0))
+    # M = m0 + v (m1 + v P(v)), m0 and m1 double words: only v^2 P is summed
+    # in working precision.
     coeffs, err = fit(
-        lambda u: (R(u) - r0) / u, lambda u: u / R(u), u_lo, u_hi,
-        DEGREES[fmt]["TAIL_R"] - 1, fmt,
+        lambda v: (M(v) - m0 - m1 * v) / v**2, lambda v: v**2 / M(v), u_lo - u0, u_hi - u0,
+        DEGREES[table]["TAIL_N"] - 2, fmt,
     )
-    report(f"tail R        {fmt} deg {len(coeffs)} rel err 2^{float(mp.log(err, 2)):.1f}")
-    # dR/du, needed only to ~2^-12: it carries the rounding error of u.
-    dR = lambda u: mp.diff(R, u)  # noqa: E731
-    slope, err = fit(dR, lambda u: 1 / R(u), u_lo, u_hi, 6, "float32")
-    report(f"tail dR/du    {fmt} deg 6 err/R 2^{float(mp.log(err, 2)):.1f}")
-    return (split(r0, fmt), coeffs, slope)
+    report(f"tail M        {table:8} deg {len(coeffs)} rel err 2^{float(mp.log(err, 2)):.1f}")
+    # dM/dv, needed only to ~2^-12: it carries the rounding error of u.
+    dM = lambda v: mp.diff(M, v)  # noqa: E731
+    slope, err = fit(dM, lambda v: 1 / M(v), u_lo - u0, u_hi - u0, 6, "float32")
+    report(f"tail dM/du    {table:8} deg 6 err/M 2^{float(mp.log(err, 2)):.1f}")
+    return (u0, split(m0, fmt), split(m1, fmt), coeffs, slope)
 
 
-def fit_exp(fmt, report):
+def fit_exp(table, report):
     h = mp.log(2) / 2 * (1 + mp.mpf(2) ** -10)
     E = lambda r: (mp.exp(r) - 1 - r) / r**2  # noqa: E731
     coeffs, err = fit(
-        E, lambda r: r**2 / mp.exp(r), -h, h, DEGREES[fmt]["EXP"], fmt,
+        E, lambda r: r**2 / mp.exp(r), -h, h, DEGREES[table]["EXP"], FORMAT_OF[table],
     )
-    report(f"exp           {fmt} deg {len(coeffs) - 1} rel err 2^{float(mp.log(err, 2)):.1f}")
+    report(f"exp           {table:8} deg {len(coeffs) - 1} rel err 2^{float(mp.log(err, 2)):.1f}")
     return coeffs
 
 
@@ -269,10 +301,13 @@ def render(tables):
         return "(" + ", ".join(num(v) for v in vals) + ("," if len(vals) == 1 else "") + ")"
 
     lines = [
-        '"""Coefficients and constants of the kernels, per format.',
+        '"""Coefficients and constants of the kernels, per table.',
         "",
         "Generated by tools/fit_coeffs.py; do not edit by hand.  Polynomials are",
         "stored lowest order first; a pair (hi, lo) is a double-word constant.",
+        "_F32 and _F64 are for kernels computed in their own format; _X32 is for",
+        "float32 kernels computed in float64 (CPU), which use only the exp and",
+        "tail tables and the float32 variants' saturation points.",
         '"""',
         "",
         "from collections import namedtuple",
@@ -284,29 +319,35 @@ def render(tables):
         "",
         "Common = namedtuple(",
         '    "Common",',
-        '    "ln2 log2e exp inv_sqrt_2pi tanh_b tanh_a tanh_a3 sigmoid_a tail_c tail_r0 tail_r tail_dr",',
+        '    "ln2 log2e exp inv_sqrt_2pi tanh_b tanh_a tanh_a3 sigmoid_a"',
+        '    " tail_c tail_lo tail_u0 tail_n0 tail_n1 tail_n tail_dn",',
         ")",
         "Variant = namedtuple(",
         '    "Variant", "t_max xmin fmin a_f0 a_f a_g0 a_g b_f0 b_f b_g0 b_g"',
         ")",
     ]
-    for fmt in FORMATS:
-        suffix = "_F32" if fmt == "float32" else "_F64"
-        t = tables[fmt]
-        lines += ["", f"COMMON{suffix} = Common("]
+    suffix = {"float32": "_F32", "float64": "_F64", "float32x": "_X32"}
+    for table in TABLES:
+        t = tables[table]
+        lines += ["", f"COMMON{suffix[table]} = Common("]
         for name, v in t["constants"].items():
             lines.append(f"    {name}={tup(v) if isinstance(v, tuple) else num(v)},")
         lines.append(f"    exp={tup(t['EXP'])},")
         lines.append(f"    tail_c={TAIL_C!r},")
-        (hi, lo), c, slope = t["TAIL_R"]
-        lines.append(f"    tail_r0={tup((hi, lo))},")
-        lines.append(f"    tail_r={tup(c)},")
-        lines.append(f"    tail_dr={tup(slope)},")
+        lines.append(f"    tail_lo={0.0 if table == 'float32x' else A_HI!r},")
+        u0, lead0, lead1, c, slope = t["TAIL_N"]
+        lines.append(f"    tail_u0={num(u0)},")
+        lines.append(f"    tail_n0={tup(lead0)},")
+        lines.append(f"    tail_n1={tup(lead1)},")
+        lines.append(f"    tail_n={tup(c)},")
+        lines.append(f"    tail_dn={tup(slope)},")
         lines.append(")")
+        if table == "float32x":
+            continue
         for variant in reference.VARIANTS:
             v = t[variant]
-            lines += ["", f"{variant.upper()}{suffix} = Variant("]
-            lines.append(f"    t_max={T_MAX[fmt][variant]!r},")
+            lines += ["", f"{variant.upper()}{suffix[table]} = Variant("]
+            lines.append(f"    t_max={T_MAX[table][variant]!r},")
             lines.append(f"    xmin={tup(v['XMIN'])},")
             lines.append(f"    fmin={tup(v['FMIN'])},")
             for key in ("A_F", "A_G", "B_F", "B_G"):
@@ -319,11 +360,13 @@ def render(tables):
 
 def build(report=print):
     tables = {}
-    for fmt in FORMATS:
-        t = {"constants": constants(fmt), "EXP": fit_exp(fmt, report), "TAIL_R": fit_tail(fmt, report)}
-        for variant in reference.VARIANTS:
-            t[variant] = {**fit_region_a(variant, fmt, report), **fit_region_b(variant, fmt, report)}
-        tables[fmt] = t
+    for table in TABLES:
+        fmt = FORMAT_OF[table]
+        t = {"constants": constants(fmt), "EXP": fit_exp(table, report), "TAIL_N": fit_tail(table, report)}
+        if table != "float32x":
+            for variant in reference.VARIANTS:
+                t[variant] = {**fit_region_a(variant, fmt, report), **fit_region_b(variant, fmt, report)}
+        tables[table] = t
     return render(tables)
 
 
