@@ -1,11 +1,18 @@
-"""Command line: ``python -m gelu_numba`` (or ``gelu-numba``).
+"""The command line: ``gelu-numba`` or ``python -m gelu_numba``.
 
-    python -m gelu_numba              # the report: values, accuracy
-    python -m gelu_numba report --json
+    gelu-numba                       the report (the default subcommand)
+    gelu-numba accuracy [--exhaustive] [--dtype float32] [--kernel gelu ...]
+    gelu-numba bench [--size 1M 16M] [--threads 2]
+    gelu-numba plot [--out DIR]
+
+``--json`` on report, accuracy and bench prints one JSON document instead of
+tables.  Exit status: 0 on success, 1 if a measured accuracy breaks the
+contract, 2 on bad usage (with a one-line message).
 """
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -13,8 +20,113 @@ import numpy as np
 
 from . import __version__
 
-POINTS = (-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
 FORWARD = ("gelu", "gelu_tanh", "gelu_sigmoid")
+KERNELS = FORWARD + ("gelu_grad", "gelu_tanh_grad", "gelu_sigmoid_grad")
+POINTS = (-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
+CONTRACT_ULP = 2.0
+
+
+class UsageError(Exception):
+    """A mistake on the command line: one line on stderr, exit status 2."""
+
+
+class Progress:
+    """A one-line progress bar on stderr (silent when stderr is not a tty
+    unless forced)."""
+
+    def __init__(self, label, enabled=None, width=30):
+        self.label = label
+        self.width = width
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.start = time.perf_counter()
+
+    def __call__(self, fraction):
+        if not self.enabled:
+            return
+        filled = int(round(fraction * self.width))
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / fraction - elapsed if fraction > 0 else 0.0
+        sys.stderr.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
+            f"{100 * fraction:5.1f}%  {elapsed:6.0f}s elapsed, {eta:6.0f}s left"
+        )
+        sys.stderr.flush()
+        if fraction >= 1:
+            sys.stderr.write("\n")
+
+
+def _print_table(headers, rows, aligns=None):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h))
+              for i, h in enumerate(headers)]
+    aligns = aligns or ["<"] + [">"] * (len(headers) - 1)
+    fmt = "  ".join(f"{{:{a}{w}}}" for a, w in zip(aligns, widths))
+    print(fmt.format(*headers))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(fmt.format(*r))
+
+
+# --------------------------------------------------------------------------
+# report
+
+
+def environment():
+    """Versions, threading and SIMD of this machine, and whether CUDA works."""
+    import platform
+
+    import llvmlite
+    import numba
+
+    info = {
+        "gelu_numba": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "llvmlite": llvmlite.__version__,
+        "cpu": _cpu_name(),
+        "simd": _simd_features(),
+        "threads": numba.config.NUMBA_NUM_THREADS,
+        "threading_layer": _threading_layer(),
+    }
+    try:
+        from . import gpu
+
+        info["cuda"] = gpu.describe()
+    except ImportError as exc:
+        info["cuda"] = f"unavailable ({exc})"
+    return info
+
+
+def _cpu_name():
+    try:
+        import llvmlite.binding as llvm
+
+        return llvm.get_host_cpu_name()
+    except Exception:  # noqa: BLE001 (informational only)
+        return "unknown"
+
+
+def _simd_features():
+    try:
+        import llvmlite.binding as llvm
+
+        features = llvm.get_host_cpu_features()
+        wanted = ("sse4.2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512vl", "neon", "sve")
+        return [f for f in wanted if features.get(f)]
+    except Exception:  # noqa: BLE001
+        return []
+
+
+def _threading_layer():
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:  # not initialised until a parallel region has run
+        import gelu_numba.parallel as gp
+
+        gp.gelu(np.zeros(1 << 16, dtype=np.float32))
+        return numba.threading_layer()
 
 
 def value_table(points=POINTS):
@@ -28,60 +140,248 @@ def value_table(points=POINTS):
     return x, rows
 
 
-def accuracy_table(dtypes=("float32", "float64"), prec=120):
+def accuracy_table(kernels=KERNELS, dtypes=("float32", "float64"), target="cpu", prec=120, progress=None):
     """Worst ulp error of each kernel on the adversarial sample."""
-    from .accuracy import KERNELS, max_ulp_error
+    from .accuracy import max_ulp_error
 
     out = []
-    for name in KERNELS:
-        for dtype in dtypes:
-            t = time.perf_counter()
-            w = max_ulp_error(name, dtype, prec=prec)
-            out.append({"kernel": name, "dtype": dtype, "max_ulp": w.max_ulp, "at": w.at,
-                        "points": w.points, "seconds": time.perf_counter() - t})
+    jobs = [(k, d) for k in kernels for d in dtypes if not (target == "same-precision" and d == "float64")]
+    for i, (name, dtype) in enumerate(jobs):
+        t = time.perf_counter()
+        w = max_ulp_error(name, dtype, target=target, prec=prec)
+        out.append({"kernel": name, "dtype": dtype, "max_ulp": w.max_ulp, "at": w.at,
+                    "points": w.points, "seconds": time.perf_counter() - t})
+        if progress is not None:
+            progress((i + 1) / len(jobs))
     return out
 
 
+def throughput(size=1 << 20):
+    """Quick ns/element of the forward kernels, ours next to NumPy+SciPy and
+    PyTorch, float32."""
+    from . import bench
+
+    results = bench.run(sizes=(size,), dtypes=("float32",), operations=FORWARD)
+    return bench.table(results)
+
+
 def report(args):
+    t0 = time.perf_counter()
+    env = environment()
     x, rows = value_table()
-    acc = accuracy_table()
+    acc = accuracy_table(progress=Progress("accuracy", enabled=not args.json and None))
+    speed = throughput()
+    plots = _plots_or_reason(args.plots)
+    doc = {"environment": env, "x": x.tolist(), "values": {k: v.tolist() for k, v in rows.items()},
+           "accuracy": acc, "throughput": speed, "plots": plots, "seconds": time.perf_counter() - t0}
     if args.json:
-        json.dump({"version": __version__, "x": x.tolist(),
-                   "values": {k: v.tolist() for k, v in rows.items()}, "accuracy": acc},
-                  sys.stdout, indent=2)
+        json.dump(doc, sys.stdout, indent=2, default=str)
         print()
-        return 0
-    print(f"gelu_numba {__version__}")
+        return _status(acc)
+    print(f"gelu_numba {env['gelu_numba']}: numba {env['numba']}, llvmlite {env['llvmlite']}, "
+          f"numpy {env['numpy']}, Python {env['python']}")
+    print(f"CPU {env['cpu']} ({', '.join(env['simd']) or 'no SIMD extensions found'}); "
+          f"{env['threads']} threads, threading layer {env['threading_layer']}")
+    print(f"CUDA: {env['cuda']}")
     print()
     print("GELU next to ReLU (float64)")
     names = list(rows)
-    print(f"{'x':>6} " + " ".join(f"{n:>14}" for n in names))
-    for i, xi in enumerate(x):
-        print(f"{xi:6.2f} " + " ".join(f"{rows[n][i]:14.6f}" for n in names))
+    _print_table(["x", *names], [[f"{xi:.2f}", *(f"{rows[n][i]:.6f}" for n in names)] for i, xi in enumerate(x)],
+                 aligns=[">"] * (len(names) + 1))
     print()
-    print("Accuracy against mpmath on the adversarial sample (contract: <= 2 ulp)")
-    print(f"{'kernel':18} {'dtype':8} {'max ulp':>8} {'at x':>24} {'points':>7} {'seconds':>8}")
-    for r in acc:
-        print(f"{r['kernel']:18} {r['dtype']:8} {r['max_ulp']:8.3f} {r['at']:24.17g} "
-              f"{r['points']:7d} {r['seconds']:8.1f}")
+    print(f"Accuracy against mpmath on the adversarial sample (contract: <= {CONTRACT_ULP:g} ulp)")
+    _print_table(["kernel", "dtype", "max ulp", "at x", "points", "seconds"],
+                 [[r["kernel"], r["dtype"], f"{r['max_ulp']:.3f}", f"{r['at']:.17g}", r["points"],
+                   f"{r['seconds']:.1f}"] for r in acc])
+    print()
+    print("Throughput, float32, 1M elements, ns/element (lower is better)")
+    from .bench import format_table
+
+    print(format_table(speed))
+    print()
+    print(f"Plots: {plots}")
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    return _status(acc)
+
+
+def _plots_or_reason(out_dir):
+    try:
+        from . import plots
+    except ImportError:
+        return "not written: install matplotlib (pip install 'gelu-numba[plot]')"
+    try:
+        return [str(p) for p in plots.write_all(out_dir)]
+    except ImportError as exc:
+        return f"not written: {exc}"
+
+
+def _status(acc):
+    return 1 if any(r["max_ulp"] > CONTRACT_ULP for r in acc) else 0
+
+
+# --------------------------------------------------------------------------
+# accuracy
+
+
+def accuracy(args):
+    kernels = args.kernel or list(KERNELS)
+    dtypes = args.dtype or (["float32"] if args.exhaustive else ["float32", "float64"])
+    if args.exhaustive:
+        if dtypes != ["float32"]:
+            raise UsageError("--exhaustive covers float32 only (2**32 inputs); float64 has 2**64")
+        return _exhaustive(args, kernels)
+    if args.target == "same-precision" and "float64" in dtypes:
+        dtypes = [d for d in dtypes if d != "float64"]
+    acc = accuracy_table(kernels, dtypes, target=args.target,
+                         progress=Progress("accuracy", enabled=None if not args.json else False))
+    if args.json:
+        json.dump({"target": args.target, "sample": "adversarial", "accuracy": acc}, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"Worst error against mpmath on the adversarial sample, target {args.target} "
+              f"(contract: <= {CONTRACT_ULP:g} ulp)")
+        _print_table(["kernel", "dtype", "max ulp", "at x", "points", "seconds"],
+                     [[r["kernel"], r["dtype"], f"{r['max_ulp']:.3f}", f"{r['at']:.17g}", r["points"],
+                       f"{r['seconds']:.1f}"] for r in acc])
+    return _status(acc)
+
+
+def _exhaustive(args, kernels):
+    from .accuracy import exhaustive_float32
+
+    target = "parallel" if args.target == "cpu" else args.target
+    rows = []
+    for name in kernels:
+        t = time.perf_counter()
+        w = exhaustive_float32(name, target=target, chunk=args.chunk,
+                               progress=Progress(f"{name:18}", enabled=None if not args.json else False))
+        rows.append({"kernel": name, "dtype": "float32", "max_ulp": w.max_ulp, "at": w.at, "points": w.points,
+                     "monotonic_violations": len(w.monotonic_violations),
+                     "first_violations": w.monotonic_violations[:5],
+                     "monotonicity_checked": name in FORWARD, "seconds": time.perf_counter() - t})
+    if args.json:
+        json.dump({"target": args.target, "sample": "exhaustive", "accuracy": rows}, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"All 2**32 float32 inputs against the float64 kernel, target {args.target}")
+        _print_table(["kernel", "max ulp", "at x", "monotonic above x_min", "seconds"],
+                     [[r["kernel"], f"{r['max_ulp']:.3f}", f"{r['at']:.9g}",
+                       ("yes" if not r["monotonic_violations"] else f"NO: {r['monotonic_violations']} drops")
+                       if r["monotonicity_checked"] else "(not a forward kernel)",
+                       f"{r['seconds']:.0f}"] for r in rows])
+    bad = any(r["max_ulp"] > CONTRACT_ULP or r["monotonic_violations"] for r in rows)
+    return 1 if bad else 0
+
+
+# --------------------------------------------------------------------------
+# bench
+
+
+def _size(text):
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower()
+    try:
+        if t and t[-1] in units:
+            value = int(float(t[:-1]) * units[t[-1]])
+        else:
+            value = int(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 4096, 64K, 1M, 16M)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, not {text!r}")
+    return value
+
+
+def bench_command(args):
+    from . import bench
+
+    if args.threads < 1:
+        raise UsageError("--threads must be at least 1")
+    results = bench.run(sizes=args.size, dtypes=args.dtype or ("float32", "float64"), threads=args.threads,
+                        operations=args.operation,
+                        progress=Progress("bench", enabled=None if not args.json else False))
+    rows = bench.table(results)
+    if args.json:
+        json.dump({"threads": args.threads, "peers": bench.available_peers(), "rows": rows}, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"ns/element, best of several calls, {args.threads} threads; ratio = ours (parallel) / fastest of "
+          f"torch and jax (below 1.00 is faster). Peers found: {', '.join(bench.available_peers()) or 'none'}")
+    print(bench.format_table(rows))
     return 0
 
 
+# --------------------------------------------------------------------------
+# plot
+
+
+def plot_command(args):
+    try:
+        from . import plots
+    except ImportError as exc:
+        raise UsageError(f"plots need matplotlib: pip install 'gelu-numba[plot]' ({exc})") from None
+    for path in plots.write_all(args.out):
+        print(path)
+    return 0
+
+
+# --------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="gelu-numba", description="GELU kernels: report and checks.")
-    sub = parser.add_subparsers(dest="command")
-    p = sub.add_parser("report", help="values next to ReLU and the accuracy of every kernel")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    parser = _Parser(prog="gelu-numba", description="Accurate GELU kernels: report, accuracy, benchmarks, plots.")
+    parser.add_argument("--version", action="version", version=f"gelu_numba {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("report", help="environment, values next to ReLU, accuracy and speed (the default)")
+    p.add_argument("--json", action="store_true", help="one JSON document instead of tables")
+    p.add_argument("--plots", default="gelu_numba_plots", metavar="DIR", help="where to write the figures")
     p.set_defaults(func=report)
+
+    p = sub.add_parser("accuracy", help="ulp error tables against mpmath (or all float32 inputs)")
+    p.add_argument("--exhaustive", action="store_true", help="every float32 input, with monotonicity (minutes)")
+    p.add_argument("--dtype", action="append", choices=("float32", "float64"))
+    p.add_argument("--kernel", action="append", choices=KERNELS)
+    p.add_argument("--target", default="cpu", choices=("cpu", "same-precision"),
+                   help="same-precision: float32 computed in float32, the CUDA kernels' arithmetic")
+    p.add_argument("--chunk", type=_size, default=1 << 22, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=accuracy)
+
+    p = sub.add_parser("bench", help="ns/element next to PyTorch, JAX and NumPy+SciPy")
+    p.add_argument("--size", type=_size, nargs="+", default=[1 << 20, 1 << 24], help="elements (e.g. 1M 16M)")
+    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument("--dtype", action="append", choices=("float32", "float64"))
+    p.add_argument("--operation", action="append",
+                   choices=("gelu", "gelu_tanh", "gelu_sigmoid", "gelu_backward", "gelu_tanh_backward"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=bench_command)
+
+    p = sub.add_parser("plot", help="PNG figures (needs matplotlib)")
+    p.add_argument("--out", default="gelu_numba_plots", metavar="DIR")
+    p.set_defaults(func=plot_command)
     return parser
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["report", *(argv or sys.argv[1:])])
-    return args.func(args)
+    try:
+        if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+            argv = ["report", *argv]
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except UsageError as exc:
+        print(str(exc).splitlines()[0], file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

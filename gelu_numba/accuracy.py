@@ -132,16 +132,19 @@ def _ulp32(v):
     return np.ldexp(1.0, e - 23)
 
 
-def exhaustive_float32(name, chunk=1 << 22, progress=None):
+def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel"):
     """All 2**32 float32 inputs of `name` against its float64 kernel.
 
-    Returns a :class:`Worst` whose ``monotonic_violations`` lists the first
-    pairs (a, b), a < b adjacent floats above the minimum, with f(a) > f(b)
-    (forward kernels only).  `progress` is called with the fraction done.
+    `target` selects the float32 kernel under test: "parallel" (the CPU
+    ufuncs, float32 computed in float64) or "same-precision" (float32 in
+    float32, the arithmetic of the CUDA kernels).  Returns a :class:`Worst`
+    whose ``monotonic_violations`` lists the first pairs (a, b), a < b
+    adjacent floats above the minimum, with f(a) > f(b) (forward kernels
+    only).  `progress` is called with the fraction done.
     """
     from ._build import ufunc
 
-    f32, f64 = ufunc(name, "parallel"), ufunc(name, "parallel")
+    f32, f64 = ufunc(name, target), ufunc(name, "parallel")
     forward = ufunc(variant_of(name), "parallel")
     is_grad = name != variant_of(name)
     xmin = np.float32(MINIMUM[variant_of(name)])
@@ -159,7 +162,7 @@ def exhaustive_float32(name, chunk=1 << 22, progress=None):
             bits = bits[::-1]
         x = bits.view(np.float32)
         finite = np.isfinite(x)
-        with np.errstate(under="ignore"):
+        with np.errstate(under="ignore", invalid="ignore"):  # signalling NaNs
             y = f32(x)
             x64 = x.astype(np.float64)
             ref = f64(x64)

@@ -1,0 +1,448 @@
+"""The kernels on CUDA: CuPy arrays, PyTorch CUDA tensors and Numba device arrays.
+
+    import cupy as cp
+    import gelu_numba.gpu as gg
+
+    x = cp.random.standard_normal(1 << 20, dtype=cp.float32)
+    y = gg.gelu(x)                      # a CuPy array, on x's device and stream
+    gg.gelu_backward(dy, x, out=dx)     # into a preallocated array
+
+Same names as :mod:`gelu_numba`, called as ``f(x, out=None, stream=None)``
+(``f(dy, x, ...)`` for the backward kernels).  Every kernel is a grid-stride
+``@cuda.jit`` loop around the scalar function of ``gelu_numba._scalar``, the
+one definition the CPU ufuncs are compiled from; on CUDA every format is
+computed in itself (float32 in float32 double-word arithmetic, no float64).
+
+- Input: anything with ``__cuda_array_interface__``.  The result is the same
+  kind of array (CuPy in, CuPy out; PyTorch in, PyTorch out), allocated on
+  the input's device, unless ``out=`` is given: any writable device array of
+  the same shape and dtype, the input itself included.
+- Any shape and strides; non-contiguous arrays are handled on the device.
+  Operands must have equal shapes (no broadcasting).
+- float32 and float64; float16 is computed in float32 and stored as float16.
+- Stream: ``stream=`` (a Numba, CuPy or PyTorch stream, or a raw handle),
+  else the producer's current stream (CuPy's or PyTorch's), else the default
+  stream.  Nothing synchronises the host.
+
+``import gelu_numba.gpu`` never needs a GPU; :func:`is_available` says whether
+kernels can run, and every check on the arguments (device arrays, dtypes,
+shapes, writability) happens before any launch.
+"""
+
+import functools
+import math
+
+import numpy as np
+
+from ._build import BINARY, NAMES
+
+__all__ = [*NAMES, "is_available", "describe"]
+
+THREADS_PER_BLOCK = 256
+#: numba.cuda once imported; kernels refer to it as a module global, which is
+#: what the simulator swaps for its own module.
+cuda = None
+_FLOATS = {np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)}
+
+
+def _cuda_module():
+    try:
+        from numba import cuda
+    except ImportError:
+        return None
+    return cuda
+
+
+def _sim_flag():
+    try:
+        from numba import config
+
+        return bool(config.ENABLE_CUDASIM)
+    except (ImportError, AttributeError):
+        return False
+
+
+def is_available():
+    """Whether CUDA kernels can run here (a GPU, a driver and numba-cuda)."""
+    cuda = _cuda_module()
+    if cuda is None:
+        return False
+    try:
+        return bool(cuda.is_available())
+    except Exception:  # noqa: BLE001 (driver problems mean "no")
+        return False
+
+
+def describe():
+    """One line: which GPU the kernels would run on, or why none."""
+    cuda = _cuda_module()
+    if cuda is None:
+        return "not usable: numba-cuda is not installed (pip install 'gelu-numba[cuda]')"
+    if _sim_flag():
+        return "CUDA simulator (NUMBA_ENABLE_CUDASIM=1): kernels run as Python"
+    if not is_available():
+        return "not usable: no CUDA GPU or driver found"
+    dev = cuda.get_current_device()
+    name = dev.name.decode() if isinstance(dev.name, bytes) else dev.name
+    major, minor = dev.compute_capability
+    return f"{name} (compute capability {major}.{minor})"
+
+
+# --------------------------------------------------------------------------
+# Compilation: the scalar functions registered with the CUDA target, and the
+# grid-stride kernels built from them on first use.
+
+
+def _same(v):
+    return v
+
+
+def _half_to_single(v):
+    """float16 storage is computed in float32."""
+    return np.float32(v)
+
+
+@functools.cache
+def _cuda():
+    """numba.cuda, with the scalar functions made callable from kernels."""
+    global cuda
+    cuda = _cuda_module()
+    if cuda is None:
+        raise RuntimeError(describe())
+    if not _sim_flag():  # the simulator runs the Python functions directly
+        from numba.cuda.extending import intrinsic, overload, register_jitable
+
+        from . import _fp
+
+        _fp.register_primitives(overload, intrinsic, extended_float32=False)
+        for fn in (*_fp.JITABLE, _same, _half_to_single):
+            register_jitable(fn)
+    return cuda
+
+
+@functools.cache
+def _kernels(name, half):
+    """(contiguous, strided) kernels for `name`; `half`: float16 storage."""
+    _cuda()
+    from . import _scalar
+
+    f = getattr(_scalar, name)
+    load = _half_to_single if half else _same
+
+    if name in BINARY:
+
+        @cuda.jit
+        def contiguous(dy, x, out, n):
+            i = cuda.grid(1)
+            step = cuda.gridsize(1)
+            while i < n:
+                out[i] = f(load(dy[i]), load(x[i]))
+                i += step
+
+        @cuda.jit
+        def strided(dy, sd, bd, x, sx, bx, out, so, bo, shape, n):
+            i = cuda.grid(1)
+            step = cuda.gridsize(1)
+            while i < n:
+                rem = i
+                od = bd
+                ox = bx
+                oo = bo
+                for d in range(len(shape) - 1, -1, -1):
+                    q = rem // shape[d]
+                    k = rem - q * shape[d]
+                    rem = q
+                    od += k * sd[d]
+                    ox += k * sx[d]
+                    oo += k * so[d]
+                out[oo] = f(load(dy[od]), load(x[ox]))
+                i += step
+
+    else:
+
+        @cuda.jit
+        def contiguous(x, out, n):
+            i = cuda.grid(1)
+            step = cuda.gridsize(1)
+            while i < n:
+                out[i] = f(load(x[i]))
+                i += step
+
+        @cuda.jit
+        def strided(x, sx, bx, out, so, bo, shape, n):
+            i = cuda.grid(1)
+            step = cuda.gridsize(1)
+            while i < n:
+                rem = i
+                ox = bx
+                oo = bo
+                for d in range(len(shape) - 1, -1, -1):
+                    q = rem // shape[d]
+                    k = rem - q * shape[d]
+                    rem = q
+                    ox += k * sx[d]
+                    oo += k * so[d]
+                out[oo] = f(load(x[ox]))
+                i += step
+
+    return contiguous, strided
+
+
+# --------------------------------------------------------------------------
+# Operands: what a device array is, whatever library made it.
+
+
+class _Operand:
+    """One array argument, described by its __cuda_array_interface__."""
+
+    def __init__(self, obj, role):
+        self.obj = obj
+        self.role = role
+        self.kind = _kind(obj)
+        if self.kind == "simulator":
+            ary = obj._ary if hasattr(obj, "_ary") else obj
+            self.host = ary
+            self.dtype = ary.dtype
+            self.shape = tuple(ary.shape)
+            self.strides = tuple(ary.strides)
+            self.readonly = not ary.flags.writeable
+            self.ptr = ary.__array_interface__["data"][0]
+            self.device = 0
+            self.stream = None
+            return
+        cai = obj.__cuda_array_interface__
+        self.dtype = np.dtype(cai["typestr"])
+        self.shape = tuple(cai["shape"])
+        itemsize = self.dtype.itemsize
+        strides = cai.get("strides")
+        self.strides = tuple(strides) if strides is not None else _c_strides(self.shape, itemsize)
+        self.ptr, self.readonly = cai["data"]
+        self.stream = cai.get("stream")
+        self.device = _device_of(obj, self.kind)
+
+    @property
+    def size(self):
+        return math.prod(self.shape)
+
+    def order(self):
+        """'C' or 'F' if dense in that element order, else None."""
+        item = self.dtype.itemsize
+        if self.strides == _c_strides(self.shape, item) or self.size <= 1:
+            return "C"
+        if self.strides == _f_strides(self.shape, item):
+            return "F"
+        return None
+
+
+def _kind(obj):
+    module = type(obj).__module__ or ""
+    if module.startswith("cupy"):
+        return "cupy"
+    if module.startswith("torch"):
+        return "torch"
+    if _sim_flag() and type(obj).__name__ in ("FakeCUDAArray", "FakeWithinKernelCUDAArray"):
+        return "simulator"
+    if hasattr(obj, "__cuda_array_interface__"):
+        return "numba" if module.startswith("numba") else "other"
+    if isinstance(obj, np.ndarray):
+        raise TypeError(
+            "gelu_numba.gpu kernels take CUDA device arrays (CuPy, PyTorch CUDA tensors, Numba "
+            "device arrays), not a NumPy array; use gelu_numba.gelu etc. for host arrays"
+            + ("" if is_available() else " (and no CUDA GPU is usable here: " + describe() + ")")
+        )
+    raise TypeError(
+        f"expected a CUDA device array (an object with __cuda_array_interface__), "
+        f"got {type(obj).__module__}.{type(obj).__name__}"
+    )
+
+
+def _device_of(obj, kind):
+    if kind == "cupy":
+        return obj.device.id
+    if kind == "torch":
+        return obj.device.index
+    return None  # Numba arrays live in the current context
+
+
+def _c_strides(shape, item):
+    strides, acc = [], item
+    for n in reversed(shape):
+        strides.append(acc)
+        acc *= n
+    return tuple(reversed(strides))
+
+
+def _f_strides(shape, item):
+    strides, acc = [], item
+    for n in shape:
+        strides.append(acc)
+        acc *= n
+    return tuple(strides)
+
+
+def _flat(op, cuda):
+    """op's memory as a 1-d array starting at its lowest address, and the
+    element strides that index it (offsets are non-negative)."""
+    item = op.dtype.itemsize
+    if any(s % item for s in op.strides):
+        raise ValueError(f"{op.role}: strides {op.strides} are not multiples of the item size {item}")
+    low = sum((n - 1) * s for n, s in zip(op.shape, op.strides) if s < 0)
+    high = sum((n - 1) * s for n, s in zip(op.shape, op.strides) if s > 0)
+    span = (high - low) // item + 1
+    estrides = tuple(s // item for s in op.strides)
+    base = -low // item  # element offset of index (0, ..., 0) from the lowest address
+    if op.kind == "simulator":
+        ary = op.host if op.host.ndim else op.host.reshape(1)  # a view, not a scalar
+        flip = tuple(slice(None, None, -1) if s < 0 else slice(None) for s in ary.strides)
+        lowest = ary[flip]
+        flat = np.lib.stride_tricks.as_strided(lowest, shape=(span,), strides=(item,))
+    else:
+        desc = {"shape": (span,), "strides": None, "typestr": op.dtype.str,
+                "data": (op.ptr + low, op.readonly), "version": 3}
+        flat = cuda.from_cuda_array_interface(desc, owner=op.obj, sync=False)
+    return flat, estrides, base
+
+
+def _as_stream(stream, cuda):
+    if stream is None:
+        return None
+    if isinstance(stream, int):
+        return cuda.default_stream() if stream == 0 else cuda.external_stream(stream)
+    if hasattr(stream, "cuda_stream"):  # PyTorch
+        return cuda.external_stream(stream.cuda_stream)
+    if hasattr(stream, "ptr"):  # CuPy
+        return cuda.external_stream(stream.ptr) if stream.ptr else cuda.default_stream()
+    if hasattr(stream, "handle") or type(stream).__module__.startswith("numba"):
+        return stream
+    raise TypeError(f"stream must be a Numba, CuPy or PyTorch stream or an int handle, not {type(stream)}")
+
+
+def _producer_stream(op, cuda):
+    """The stream the producer of `op` is issuing work on."""
+    if op.kind == "simulator":
+        return cuda.default_stream()
+    if op.kind == "cupy":
+        import cupy
+
+        with cupy.cuda.Device(op.device):
+            ptr = cupy.cuda.get_current_stream().ptr
+        return cuda.external_stream(ptr) if ptr else cuda.default_stream()
+    if op.kind == "torch":
+        import torch
+
+        return cuda.external_stream(torch.cuda.current_stream(op.obj.device).cuda_stream)
+    if op.kind == "numba":
+        s = getattr(op.obj, "stream", 0)
+        return s if s else cuda.default_stream()
+    if isinstance(op.stream, int) and op.stream > 2:
+        return cuda.external_stream(op.stream)
+    return cuda.default_stream()
+
+
+def _empty_like(op, cuda):
+    if op.kind == "cupy":
+        import cupy
+
+        with cupy.cuda.Device(op.device):
+            return cupy.empty_like(op.obj)
+    if op.kind == "torch":
+        import torch
+
+        return torch.empty_like(op.obj)
+    if op.kind == "simulator":
+        return cuda.device_array_like(op.host)
+    return cuda.device_array(op.shape, dtype=op.dtype, order=op.order() or "C")
+
+
+class Kernel:
+    """A gelu_numba kernel on CUDA device arrays (see the module docstring)."""
+
+    def __init__(self, name):
+        self.__name__ = name
+        self.__qualname__ = name
+        self.arity = 2 if name in BINARY else 1
+        from . import _scalar
+
+        args = "dy, x" if self.arity == 2 else "x"
+        self.__doc__ = f"{name}({args}, out=None, stream=None)\n\n{getattr(_scalar, name).__doc__}"
+
+    def __repr__(self):
+        return f"<gelu_numba.gpu kernel {self.__name__!r}>"
+
+    def __reduce__(self):
+        return self.__name__
+
+    def __call__(self, *arrays, out=None, stream=None):
+        if len(arrays) != self.arity:
+            names = "(dy, x)" if self.arity == 2 else "(x)"
+            raise TypeError(f"{self.__name__} takes {names}, got {len(arrays)} positional arguments")
+        ops = [_Operand(a, role) for a, role in zip(arrays, ("dy", "x") if self.arity == 2 else ("x",))]
+        x = ops[-1]
+        if x.dtype not in _FLOATS:
+            raise TypeError(f"{self.__name__}: unsupported dtype {x.dtype}; supported: float16, float32, float64")
+        for op in ops:
+            if op.dtype != x.dtype:
+                raise TypeError(f"{self.__name__}: {op.role} is {op.dtype} but x is {x.dtype}")
+            if op.shape != x.shape:
+                raise ValueError(f"{self.__name__}: {op.role} has shape {op.shape}, x has {x.shape}")
+            if op.device != x.device and None not in (op.device, x.device):
+                raise ValueError(f"{self.__name__}: {op.role} is on device {op.device}, x on {x.device}")
+        cuda = _cuda()
+        if out is not None:
+            o = _Operand(out, "out")
+            if o.dtype != x.dtype:
+                raise TypeError(f"{self.__name__}: out is {o.dtype} but x is {x.dtype}")
+            if o.shape != x.shape:
+                raise ValueError(f"{self.__name__}: out has shape {o.shape}, x has {x.shape}")
+            if o.readonly:
+                raise ValueError(f"{self.__name__}: out is read-only")
+        s = _as_stream(stream, cuda)
+        if s is None:
+            s = _producer_stream(x, cuda)
+        result = out if out is not None else _empty_like(x, cuda)
+        o = _Operand(result, "out")
+        n = x.size
+        if n:
+            self._launch(cuda, ops, o, n, s)
+        return result
+
+    def _launch(self, cuda, ops, o, n, stream):
+        contiguous, strided = _kernels(self.__name__, ops[-1].dtype == np.float16)
+        device = ops[-1].device
+        ctx = cuda.gpus[device] if device is not None and not _sim_flag() else None
+        if ctx is not None:
+            ctx.__enter__()
+        try:
+            blocks = _blocks(cuda, n)
+            orders = {op.order() for op in (*ops, o)}
+            if len(orders) == 1 and None not in orders:
+                # Dense and in the same element order: one flat index serves all.
+                flats = [_flat(op, cuda)[0] for op in (*ops, o)]
+                contiguous[blocks, THREADS_PER_BLOCK, stream](*flats, n)
+            else:
+                args = []
+                for op in (*ops, o):
+                    args += _flat(op, cuda)
+                strided[blocks, THREADS_PER_BLOCK, stream](*args, tuple(o.shape), n)
+        finally:
+            if ctx is not None:
+                ctx.__exit__(None, None, None)
+
+
+def _blocks(cuda, n):
+    wanted = -(-n // THREADS_PER_BLOCK)
+    if _sim_flag():
+        return min(wanted, 4)
+    sms = cuda.get_current_device().MULTIPROCESSOR_COUNT
+    return max(1, min(wanted, sms * 32))
+
+
+gelu = Kernel("gelu")
+gelu_tanh = Kernel("gelu_tanh")
+gelu_sigmoid = Kernel("gelu_sigmoid")
+gelu_grad = Kernel("gelu_grad")
+gelu_tanh_grad = Kernel("gelu_tanh_grad")
+gelu_sigmoid_grad = Kernel("gelu_sigmoid_grad")
+gelu_backward = Kernel("gelu_backward")
+gelu_tanh_backward = Kernel("gelu_tanh_backward")
+gelu_sigmoid_backward = Kernel("gelu_sigmoid_backward")

@@ -1,0 +1,58 @@
+"""The CUDA kernels compile to clean PTX/SASS, checked without a GPU.
+
+NVVM (pip wheels) compiles each kernel; nvJitLink assembles the PTX for
+sm_80 and sm_90 and reports registers and spills.  float32 kernels must not
+touch float64 (a stray Python float literal promotes a whole expression),
+and no kernel may use local memory or spill.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from gelu_numba._build import NAMES
+
+ptx_tools = pytest.importorskip("gelu_numba._ptx")
+
+if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+    pytest.skip("PTX is not compiled under the CUDA simulator", allow_module_level=True)
+
+try:
+    from numba.cuda.cudadrv import nvvm
+
+    nvvm.NVVM()
+    pytest.importorskip("cuda.bindings.nvjitlink")
+except Exception as exc:  # noqa: BLE001
+    pytest.skip(f"NVVM or nvJitLink unavailable (pip install 'numba-cuda[cu13]'): {exc}", allow_module_level=True)
+
+CCS = [(8, 0), (9, 0)]
+
+
+@pytest.mark.parametrize("cc", CCS, ids=lambda c: f"sm_{c[0]}{c[1]}")
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+@pytest.mark.parametrize("name", NAMES)
+def test_float32_kernels_stay_float32_and_do_not_spill(name, layout, cc):
+    report = ptx_tools.inspect(name, "float32", layout, cc)
+    assert report.f64_instructions == 0, f"{report}: float64 arithmetic in a float32 kernel"
+    assert report.local_memory == 0 and report.spill_stores == 0 and report.spill_loads == 0, str(report)
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh_grad", "gelu_sigmoid_backward"])
+def test_float64_kernels_do_not_spill(name):
+    report = ptx_tools.inspect(name, "float64", "contiguous", (9, 0))
+    assert report.f64_instructions > 0
+    assert report.local_memory == 0 and report.spill_stores == 0 and report.spill_loads == 0, str(report)
+
+
+def test_the_check_sees_a_stray_float_literal():
+    from numba import cuda, types
+
+    def promoted(x, out, n):
+        i = cuda.grid(1)
+        if i < n:
+            out[i] = x[i] * 0.1  # a Python float: a float64 multiply and conversions
+
+    arr = types.float32[::1]
+    code, _ = cuda.compile_ptx(promoted, (arr, arr, types.int64), cc=(8, 0))
+    assert ptx_tools.F64_INSTRUCTION.findall(code)

@@ -1,0 +1,103 @@
+"""The CUDA kernels on the CUDA simulator (NUMBA_ENABLE_CUDASIM=1).
+
+The simulator runs the kernels as Python: the same scalar functions, on
+NumPy scalars, with an exact FMA.  On the CPU, the 'same-precision' build
+compiles those functions with float32 computed in float32, as on a GPU, so
+the two must agree bit for bit.  CI runs this file in its own process with
+the simulator on; without it the tests are skipped.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+    pytest.skip("needs NUMBA_ENABLE_CUDASIM=1 (CI runs this file separately)", allow_module_level=True)
+
+from numba import cuda  # noqa: E402
+
+import gelu_numba.gpu as gg  # noqa: E402
+from gelu_numba._build import BINARY, NAMES, ufunc  # noqa: E402
+
+SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, -0.7517915, 1e-30, -40.0, 40.0, -13.2, 1.0, -1.0, -0.6]
+
+
+def bits(a):
+    return a.view(f"u{a.itemsize}")
+
+
+def reference(name, *arrays):
+    """The CPU same-precision ufunc, in float32 for float16 input."""
+    compute = [a.astype(np.float32) if a.dtype == np.float16 else a for a in arrays]
+    return ufunc(name, "same-precision")(*compute).astype(arrays[-1].dtype)
+
+
+def sample(dtype, n=48, seed=0):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(n) * 5).astype(dtype)
+    x[: len(SPECIALS)] = np.array(SPECIALS).astype(dtype)
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("name", NAMES)
+def test_matches_cpu_same_precision(name, dtype):
+    x = sample(dtype)
+    args = ([sample(dtype, seed=1), x] if name in BINARY else [x])
+    with np.errstate(all="ignore"):
+        got = getattr(gg, name)(*(cuda.to_device(a) for a in args)).copy_to_host()
+        want = reference(name, *args)
+    assert got.dtype == dtype
+    assert np.array_equal(bits(got), bits(want))
+
+
+def test_strided_views_negative_strides_and_3d():
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((4, 6, 5)) * 3).astype(np.float32)
+    d = cuda.to_device(x)
+    for view, host in ((d[::-1, ::2, 1:], x[::-1, ::2, 1:]), (d.T, x.T), (d[:, 3], x[:, 3])):
+        got = gg.gelu_tanh(view).copy_to_host()
+        assert np.array_equal(bits(got), bits(reference("gelu_tanh", np.ascontiguousarray(host))))
+
+
+def test_out_and_in_place():
+    x = sample(np.float64)
+    d = cuda.to_device(x)
+    out = cuda.device_array_like(x)
+    assert gg.gelu_grad(d, out=out) is out
+    assert np.array_equal(bits(out.copy_to_host()), bits(reference("gelu_grad", x)))
+    gg.gelu(d, out=d)
+    assert np.array_equal(bits(d.copy_to_host()), bits(reference("gelu", x)))
+
+
+def test_backward_mixed_layouts():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((8, 7)).astype(np.float32)
+    dy = rng.standard_normal((7, 8)).astype(np.float32).T  # Fortran-ordered
+    got = gg.gelu_backward(cuda.to_device(dy), cuda.to_device(x)).copy_to_host()
+    assert np.array_equal(bits(got), bits(reference("gelu_backward", np.ascontiguousarray(dy), x)))
+
+
+def test_errors_before_launch():
+    x = cuda.to_device(np.ones(4, np.float32))
+    with pytest.raises(TypeError, match="NumPy array"):
+        gg.gelu(np.ones(4, np.float32))
+    with pytest.raises(TypeError, match="float64 but x is float32"):
+        gg.gelu_backward(cuda.to_device(np.ones(4)), x)
+    with pytest.raises(ValueError, match="shape"):
+        gg.gelu_backward(cuda.to_device(np.ones(5, np.float32)), x)
+    with pytest.raises(ValueError, match="shape"):
+        gg.gelu(x, out=cuda.to_device(np.ones(3, np.float32)))
+    with pytest.raises(TypeError, match="out is float64"):
+        gg.gelu(x, out=cuda.to_device(np.ones(4)))
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        gg.gelu(cuda.to_device(np.ones(4, np.int32)))
+    with pytest.raises(TypeError, match="takes"):
+        gg.gelu_backward(x)
+
+
+def test_empty_and_zero_d():
+    assert gg.gelu(cuda.to_device(np.ones(0, np.float32))).copy_to_host().shape == (0,)
+    got = gg.gelu(cuda.to_device(np.array(-1.0))).copy_to_host()
+    assert got.shape == () and got == reference("gelu", np.array(-1.0))
