@@ -295,6 +295,8 @@ def _size(text):
 def bench_command(args):
     from . import bench
 
+    if args.gpu:
+        return _gpu_bench(args)
     if args.threads < 1:
         raise UsageError("--threads must be at least 1")
     results = bench.run(sizes=args.size, dtypes=args.dtype or ("float32", "float64"), threads=args.threads,
@@ -308,6 +310,22 @@ def bench_command(args):
     print(f"ns/element, best of several calls, {args.threads} threads; ratio = ours (parallel) / fastest of "
           f"torch and jax (below 1.00 is faster). Peers found: {', '.join(bench.available_peers()) or 'none'}")
     print(bench.format_table(rows))
+    return 0
+
+
+def _gpu_bench(args):
+    from . import gpu_bench
+
+    try:
+        result = gpu_bench.run(progress=Progress("gpu bench", enabled=None if not args.json else False))
+    except RuntimeError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+    else:
+        print(gpu_bench.format_table(result))
     return 0
 
 
@@ -359,6 +377,7 @@ def build_parser():
     p.add_argument("--dtype", action="append", choices=("float32", "float64"))
     p.add_argument("--operation", action="append",
                    choices=("gelu", "gelu_tanh", "gelu_sigmoid", "gelu_backward", "gelu_tanh_backward"))
+    p.add_argument("--gpu", action="store_true", help="the CUDA kernels: GB/s next to a device copy")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=bench_command)
 

@@ -1,0 +1,69 @@
+"""Shared data and peer imports for the benchmark suites.
+
+Only gelu_numba's public API is used, so the suite also runs against older
+commits when asv builds the history.
+"""
+
+import functools
+import importlib
+
+import numpy as np
+
+KERNELS = (
+    "gelu", "gelu_tanh", "gelu_sigmoid",
+    "gelu_grad", "gelu_tanh_grad", "gelu_sigmoid_grad",
+    "gelu_backward", "gelu_tanh_backward", "gelu_sigmoid_backward",
+)
+FORWARD = KERNELS[:3]
+UNARY = KERNELS[:6]
+DTYPES = ("float32", "float64")
+SIZES = (1_000, 100_000, 10_000_000)
+
+
+@functools.lru_cache(maxsize=8)
+def data(size, dtype, seed=0):
+    """Standard normal values, as activations look (cached per process)."""
+    return np.random.default_rng(seed).standard_normal(size).astype(dtype)
+
+
+def ours(name, target="serial"):
+    module = "gelu_numba" if target == "serial" else "gelu_numba.parallel"
+    return getattr(importlib.import_module(module), name)
+
+
+def arguments(name, size, dtype):
+    x = data(size, dtype)
+    return (data(size, dtype, seed=1), x) if name.endswith("_backward") else (x,)
+
+
+def torch_or_skip():
+    """torch, or NotImplementedError (asv then skips the benchmark)."""
+    try:
+        import torch
+    except ImportError:
+        raise NotImplementedError("torch is not installed") from None
+    torch.set_num_threads(2)
+    return torch
+
+
+def scipy_special_or_skip():
+    try:
+        from scipy import special
+    except ImportError:
+        raise NotImplementedError("scipy is not installed") from None
+    return special
+
+
+def adversarial_points(dtype, n=2000, seed=0):
+    """A fixed sample of hard inputs: tails to underflow, the minimum, region
+    boundaries, near zero (the same for every commit of the history)."""
+    rng = np.random.default_rng(seed)
+    far = 40.0 if dtype == "float64" else 16.0
+    parts = [
+        rng.uniform(-far, far, n),
+        -0.7517915246935645 + rng.uniform(-1e-3, 1e-3, n // 4),
+        np.concatenate([b + rng.uniform(-1e-6, 1e-6, n // 20) for b in (-1.0, -0.6, 1.0, -1.25)]),
+        10.0 ** rng.uniform(-12, 0, n // 4) * rng.choice([-1.0, 1.0], n // 4),
+        -rng.uniform(37.2, 38.8, n // 10) if dtype == "float64" else -rng.uniform(12.9, 14.5, n // 10),
+    ]
+    return np.unique(np.concatenate(parts).astype(dtype))
