@@ -11,7 +11,8 @@ Kernels (each a real ``numpy.ufunc`` with float32 and float64 loops):
 - ``gelu_grad``, ``gelu_tanh_grad``, ``gelu_sigmoid_grad``: their derivatives;
 - ``gelu_backward(dy, x)`` and friends: the fused dy * f'(x).
 
-Every kernel is within 2 ulp of the true value at every finite input (about
+``gelu_numba.activation(name)`` resolves the activation names of model configs
+(``"gelu_new"``, ``"quick_gelu"``, ...).  Every kernel is within 2 ulp of the true value at every finite input (about
 0.5 ulp in practice), see ``gelu_numba.reference``.  ``gelu_numba.parallel``
 has the same names, multi-threaded, bit-identical.  Importing this package
 compiles nothing; a kernel is built (or loaded from Numba's cache) the first
@@ -22,7 +23,7 @@ from ._build import NAMES as _KERNELS
 
 __version__ = "0.1.0"
 
-__all__ = [*_KERNELS]
+__all__ = [*_KERNELS, "activation", "Activation"]
 
 
 def __getattr__(name):
@@ -32,6 +33,11 @@ def __getattr__(name):
         f = ufunc(name, "cpu")
         globals()[name] = f
         return f
+    if name in ("activation", "Activation"):
+        from . import activations
+
+        globals().update(activation=activations.activation, Activation=activations.Activation)
+        return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

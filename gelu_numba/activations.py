@@ -1,0 +1,94 @@
+"""Activation names as model configs write them.
+
+``"activation_function"`` / ``"hidden_act"`` in a Hugging Face config names one
+of a handful of GELU variants (transformers' ``ACT2FN``).  Each resolves here
+to an :class:`Activation` built on this package's ufuncs:
+
+==================  ===========================================  ==========
+name                what the name means                          kernel
+==================  ===========================================  ==========
+gelu                x Phi(x)                                     gelu
+gelu_python         x Phi(x), written out in Python              gelu
+gelu_new            0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))  gelu_tanh
+gelu_fast           the same, factored as x*0.79788*(1+0.044715x^2)  gelu_tanh
+gelu_pytorch_tanh   torch's approximate='tanh'                   gelu_tanh
+gelu_accurate       the tanh form again (an older name)          gelu_tanh
+quick_gelu          x sigmoid(1.702 x)                           gelu_sigmoid
+gelu_10             x Phi(x) clipped to [-10, 10]                gelu
+==================  ===========================================  ==========
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Activation", "activation", "NAMES"]
+
+_KERNEL = {
+    "gelu": "gelu",
+    "gelu_python": "gelu",
+    "gelu_new": "gelu_tanh",
+    "gelu_fast": "gelu_tanh",
+    "gelu_pytorch_tanh": "gelu_tanh",
+    "gelu_accurate": "gelu_tanh",
+    "quick_gelu": "gelu_sigmoid",
+    "gelu_10": "gelu",
+}
+NAMES = tuple(_KERNEL)
+_CLIP = {"gelu_10": (-10.0, 10.0)}
+
+
+@dataclass(frozen=True)
+class Activation:
+    """forward(x), grad(x) = forward'(x), backward(dy, x) = dy * grad(x).
+
+    Each is a NumPy ufunc (or, for a clipped variant, a function of ufuncs)
+    and accepts what the ufuncs accept: NumPy arrays and scalars, Dask
+    arrays, xarray objects.
+    """
+
+    name: str
+    kernel: str
+    forward: Callable
+    grad: Callable
+    backward: Callable
+    clip: tuple = field(default=None)
+
+    def __call__(self, x):
+        return self.forward(x)
+
+
+def _clipped(forward, grad, backward, lo, hi):
+    def clipped_forward(x, out=None):
+        return np.clip(forward(x, out=out), lo, hi, out=out)
+
+    def inside(x):
+        y = forward(x)
+        return (y > lo) & (y < hi)  # the clip's derivative is 0 where it bites
+
+    def clipped_grad(x):
+        g = grad(x)
+        return np.where(inside(x), g, np.zeros_like(g))
+
+    def clipped_backward(dy, x):
+        g = backward(dy, x)
+        return np.where(inside(x), g, np.zeros_like(g))
+
+    return clipped_forward, clipped_grad, clipped_backward
+
+
+def activation(name):
+    """The Activation for a config's activation name (see the module table)."""
+    try:
+        kernel = _KERNEL[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(NAMES)}") from None
+    import gelu_numba as gn
+
+    forward, grad, backward = (getattr(gn, kernel), getattr(gn, kernel + "_grad"), getattr(gn, kernel + "_backward"))
+    if name in _CLIP:
+        lo, hi = _CLIP[name]
+        forward, grad, backward = _clipped(forward, grad, backward, lo, hi)
+        return Activation(name, kernel, forward, grad, backward, clip=(lo, hi))
+    return Activation(name, kernel, forward, grad, backward)

@@ -1,0 +1,169 @@
+"""Hugging Face activation names, the PyTorch module, Dask and xarray, examples."""
+
+import pathlib
+import runpy
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gelu_numba as gn
+from gelu_numba import reference
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+# --- activation names ----------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "name, kernel",
+    [("gelu", "gelu"), ("gelu_python", "gelu"), ("gelu_new", "gelu_tanh"), ("gelu_fast", "gelu_tanh"),
+     ("gelu_pytorch_tanh", "gelu_tanh"), ("gelu_accurate", "gelu_tanh"), ("quick_gelu", "gelu_sigmoid")],
+)
+def test_activation_names(name, kernel):
+    act = gn.activation(name)
+    x = np.linspace(-6, 6, 101)
+    dy = np.cos(x)
+    assert act.kernel == kernel
+    assert np.array_equal(act.forward(x), getattr(gn, kernel)(x))
+    assert np.array_equal(act.grad(x), getattr(gn, kernel + "_grad")(x))
+    assert np.array_equal(act.backward(dy, x), getattr(gn, kernel + "_backward")(dy, x))
+    assert np.array_equal(act(x), act.forward(x))
+
+
+def test_gelu_10_clips_value_and_gradient():
+    act = gn.activation("gelu_10")
+    x = np.array([-30.0, -1.0, 0.5, 9.0, 10.5, 1e3])
+    y = act.forward(x)
+    assert np.all((y >= -10) & (y <= 10)) and y[-1] == 10 and y[-2] == 10
+    assert np.array_equal(y[:4], gn.gelu(x[:4]))
+    g = act.grad(x)
+    assert np.array_equal(g[-2:], [0.0, 0.0]) and np.array_equal(g[:4], gn.gelu_grad(x[:4]))
+    assert np.array_equal(act.backward(2 * np.ones_like(x), x), 2 * g)
+
+
+def test_unknown_activation_lists_the_known_ones():
+    with pytest.raises(ValueError, match="known: gelu, gelu_python, gelu_new"):
+        gn.activation("relu")
+
+
+def test_importing_gelu_numba_does_not_import_torch():
+    code = "import sys, gelu_numba; gelu_numba.gelu(1.0); gelu_numba.activation('gelu'); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# --- PyTorch ---------------------------------------------------------------------
+
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh", "sigmoid"])
+def test_torch_gradcheck_float64(approximate):
+    t = _torch()
+    from gelu_numba.torch import gelu
+
+    x = t.randn(6, 5, dtype=t.float64, requires_grad=True) * 3
+    assert t.autograd.gradcheck(lambda v: gelu(v, approximate), (x.detach().requires_grad_(),))
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_module_matches_torch_nn_gelu(approximate, dtype):
+    t = _torch()
+    from gelu_numba.torch import GELU
+
+    dt = getattr(t, dtype)
+    x = (t.randn(64, 33, dtype=dt) * 3).requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    ours, theirs = GELU(approximate)(x), t.nn.GELU(approximate=approximate)(x2)
+    tol = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-12, atol=1e-14)}[dtype]
+    assert t.allclose(ours, theirs, **tol)
+    g = t.randn_like(ours)
+    ours.backward(g)
+    theirs.backward(g)
+    assert t.allclose(x.grad, x2.grad, **tol)
+
+
+def test_torch_tail_stays_accurate_where_torch_collapses():
+    t = _torch()
+    from gelu_numba.torch import gelu
+
+    x = t.tensor([-6.0, -8.0, -12.0])
+    theirs = t.nn.functional.gelu(x)
+    ours = gelu(x)
+    assert t.all(theirs == 0)
+    err = reference.ulp_error("gelu", x.numpy(), ours.numpy())
+    assert np.all(np.abs(err) <= 1) and t.all(ours < 0)
+
+
+def test_torch_non_contiguous_half_and_module_repr():
+    t = _torch()
+    from gelu_numba.torch import GELU, gelu
+
+    x = t.randn(10, 8)[:, ::2]
+    assert t.allclose(gelu(x), t.nn.functional.gelu(x), rtol=1e-5, atol=1e-6)
+    for dt in (t.float16, t.bfloat16):
+        y = gelu(t.randn(7, dtype=dt))
+        assert y.dtype == dt
+    assert "approximate='sigmoid'" in repr(GELU("sigmoid"))
+    with pytest.raises(ValueError, match="approximate"):
+        GELU("erf")
+
+
+# --- Dask and xarray --------------------------------------------------------------
+
+def test_dask_stays_lazy_and_runs_on_a_multiprocess_cluster():
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    x = da.random.default_rng(0).standard_normal((2000, 64), chunks=(500, 64)).astype(np.float32)
+    y = gn.gelu(x)
+    assert isinstance(y, da.Array) and y.dtype == np.float32 and y.chunks == x.chunks
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        pids = set(client.run(lambda: __import__("os").getpid()).values())
+        assert len(pids) == 2  # two worker processes: the ufunc travelled by pickle
+        got = y.compute()
+        dx = gn.gelu_backward(da.ones_like(x), x).compute()
+    host = x.compute()
+    assert np.array_equal(got, gn.gelu(host))
+    assert np.array_equal(dx, gn.gelu_grad(host))
+
+
+def test_xarray_keeps_dims_coords_and_dtype():
+    xr = pytest.importorskip("xarray")
+    a = xr.DataArray(np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4), dims=("batch", "feature"),
+                     coords={"batch": [10, 20, 30], "feature": list("abcd")})
+    for f in (gn.gelu, gn.gelu_tanh_grad):
+        b = f(a)
+        assert isinstance(b, xr.DataArray) and b.dims == a.dims and b.dtype == np.float32
+        assert b.coords.equals(a.coords)
+        assert np.array_equal(b.values, f(a.values))
+
+
+# --- examples ----------------------------------------------------------------------
+
+def _run_example(name):
+    return runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name="example")["main"]()
+
+
+def test_example_transformer_ffn():
+    report = _run_example("transformer_ffn")
+    assert report["output_shape"] == (8, 16, 64)
+    if "max_abs_diff_output" in report:
+        assert report["max_abs_diff_output"] < 1e-12 and report["max_abs_diff_grads"] < 1e-11
+
+
+def test_example_seed_shape():
+    assert _run_example("seed_shape")["numpy"] == (32, 10, 64)
+
+
+def test_example_training_matches_torch_nn_gelu():
+    _torch()
+    reference_losses, our_losses = _run_example("train_small_model")
+    assert reference_losses[-1] < 0.5 * reference_losses[0]  # it trains
+    np.testing.assert_allclose(our_losses, reference_losses, rtol=1e-10)
