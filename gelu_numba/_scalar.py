@@ -202,9 +202,12 @@ def _exact_tail(x, t_max, c, dw):
     k, e_hi, e_lo, n_hi, n_lo = _exact_tail_parts(t, c, dw)
     r_hi, r_lo = dw_mul(n_hi, n_lo, t, T(0), dw)  # t N(t)
     g_hi, g_lo = dw_mul(e_hi, e_lo, r_hi, r_lo, dw)  # t Phi(-t) / 2^k
+    g = scale2(g_hi, k)
     if x < T(0):
-        return -scale2(g_hi, k)
-    s, s_err = two_sum(t, -scale2(g_hi, k), dw)
+        return -g
+    if not dw:  # (the low parts are zero; LLVM may not drop 0 * y itself)
+        return t - g
+    s, s_err = two_sum(t, -g, dw)
     return s + (s_err - scale2(g_lo, k))
 
 
@@ -219,7 +222,10 @@ def _exact_tail_grad(x, t_max, c, dw):
     g_hi, g_lo = dw_mul(e_hi, e_lo, d_hi, d_lo, dw)  # f'(-t) / 2^k
     if x < T(0):
         return g_hi, k
-    s, s_err = two_sum(T(1), -scale2(g_hi, k), dw)
+    g = scale2(g_hi, k)
+    if not dw:
+        return T(1) - g, T(0)
+    s, s_err = two_sum(T(1), -g, dw)
     return s + (s_err - scale2(g_lo, k)), T(0)
 
 
@@ -256,8 +262,10 @@ def _exp_minus_abs(x, w_hi, w_lo, c, dw):
     neg = x < T(0)
     k, p_hi, p_lo = exp_dw(w_hi if neg else -w_hi, w_lo if neg else -w_lo, c, dw)
     e_hi = scale2(p_hi, k)
-    e_lo = scale2(p_lo, k)
     d_hi, d_lo = fast_two_sum(T(1), e_hi, dw)
+    if not dw:
+        return k, p_hi, p_lo, e_hi, T(0), d_hi, T(0)
+    e_lo = scale2(p_lo, k)
     return k, p_hi, p_lo, e_hi, e_lo, d_hi, d_lo + e_lo
 
 

@@ -334,6 +334,10 @@ def _producer_stream(op, cuda):
     if op.kind == "numba":
         s = getattr(op.obj, "stream", 0)
         return s if s else cuda.default_stream()
+    # __cuda_array_interface__ v3: 1 legacy default, 2 per-thread default,
+    # larger values a stream handle, None: no ordering needed.
+    if op.stream == 2:
+        return cuda.per_thread_default_stream()
     if isinstance(op.stream, int) and op.stream > 2:
         return cuda.external_stream(op.stream)
     return cuda.default_stream()
