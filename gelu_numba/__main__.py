@@ -20,8 +20,9 @@ import numpy as np
 
 from . import __version__
 
-FORWARD = ("gelu", "gelu_tanh", "gelu_sigmoid")
-KERNELS = FORWARD + ("gelu_grad", "gelu_tanh_grad", "gelu_sigmoid_grad")
+from ._build import UNARY as KERNELS
+
+FORWARD = KERNELS[:3]
 POINTS = (-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
 CONTRACT_ULP = 2.0
 

@@ -38,7 +38,7 @@ def same_precision_kernel(name):
     from . import _scalar as S
     from ._fp import pick
 
-    form, (v32, v64), what = S.KERNELS[name]
+    form, (v32, v64), what = S.EXPLICIT[name]
     c32, c64 = C.COMMON_F32, C.COMMON_F64
     if what == "value":
 

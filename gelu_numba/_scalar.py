@@ -49,6 +49,7 @@ every element, and no lane may overflow, divide by zero or make a NaN
 """
 
 from . import _coeffs as C
+from ._build import NAMES
 from ._fp import (
     clamp,
     common,
@@ -70,17 +71,7 @@ from ._fp import (
     widen,
 )
 
-__all__ = [
-    "gelu",
-    "gelu_tanh",
-    "gelu_sigmoid",
-    "gelu_grad",
-    "gelu_tanh_grad",
-    "gelu_sigmoid_grad",
-    "gelu_backward",
-    "gelu_tanh_backward",
-    "gelu_sigmoid_backward",
-]
+__all__ = list(NAMES)
 
 
 # --------------------------------------------------------------------------
@@ -494,16 +485,17 @@ def gelu_sigmoid_backward(dy, x):
     return _backward(dy, x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
 
 
-#: name -> (form, variant tables, what): used to build kernels under an
-#: explicit policy (the same-precision float32 path on the CPU, for tests).
-KERNELS = {
-    "gelu": (EXACT, (C.GELU_F32, C.GELU_F64), "value"),
-    "gelu_tanh": (TANH, (C.GELU_TANH_F32, C.GELU_TANH_F64), "value"),
-    "gelu_sigmoid": (SIGMOID, (C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), "value"),
-    "gelu_grad": (EXACT, (C.GELU_F32, C.GELU_F64), "grad"),
-    "gelu_tanh_grad": (TANH, (C.GELU_TANH_F32, C.GELU_TANH_F64), "grad"),
-    "gelu_sigmoid_grad": (SIGMOID, (C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), "grad"),
-    "gelu_backward": (EXACT, (C.GELU_F32, C.GELU_F64), "backward"),
-    "gelu_tanh_backward": (TANH, (C.GELU_TANH_F32, C.GELU_TANH_F64), "backward"),
-    "gelu_sigmoid_backward": (SIGMOID, (C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), "backward"),
+#: variant -> (form, its float32 and float64 tables); with it, EXPLICIT maps
+#: every kernel name to (form, tables, "value" | "grad" | "backward"), to
+#: build kernels under an explicit policy (the same-precision float32 path on
+#: the CPU, for tests).
+VARIANTS = {
+    "gelu": (EXACT, (C.GELU_F32, C.GELU_F64)),
+    "gelu_tanh": (TANH, (C.GELU_TANH_F32, C.GELU_TANH_F64)),
+    "gelu_sigmoid": (SIGMOID, (C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64)),
+}
+EXPLICIT = {
+    variant + suffix: (form, tables, what)
+    for variant, (form, tables) in VARIANTS.items()
+    for suffix, what in (("", "value"), ("_grad", "grad"), ("_backward", "backward"))
 }

@@ -24,6 +24,8 @@ import math
 import mpmath as mp
 import numpy as np
 
+from ._build import UNARY
+
 __all__ = [
     "KERNELS",
     "VARIANTS",
@@ -37,14 +39,7 @@ __all__ = [
 ]
 
 #: The six functions that carry the accuracy contract.
-KERNELS = (
-    "gelu",
-    "gelu_tanh",
-    "gelu_sigmoid",
-    "gelu_grad",
-    "gelu_tanh_grad",
-    "gelu_sigmoid_grad",
-)
+KERNELS = UNARY
 
 #: The three GELU variants, by the name of their forward kernel.
 VARIANTS = ("gelu", "gelu_tanh", "gelu_sigmoid")

@@ -13,7 +13,8 @@ function registered with Numba, so it can be called from ``@njit`` and
 imported, and as plain Python on NumPy float32/float64 scalars.
 """
 
-from ._scalar import (
+from ._scalar import (  # noqa: F401 (re-exported)
+    __all__,
     gelu,
     gelu_backward,
     gelu_grad,
@@ -24,15 +25,3 @@ from ._scalar import (
     gelu_tanh_backward,
     gelu_tanh_grad,
 )
-
-__all__ = [
-    "gelu",
-    "gelu_tanh",
-    "gelu_sigmoid",
-    "gelu_grad",
-    "gelu_tanh_grad",
-    "gelu_sigmoid_grad",
-    "gelu_backward",
-    "gelu_tanh_backward",
-    "gelu_sigmoid_backward",
-]

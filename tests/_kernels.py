@@ -38,3 +38,12 @@ def grad_of(variant):
 
 def backward_of(variant):
     return serial(variant + "_backward")
+
+
+def same_precision_values(name, *arrays):
+    """The CPU build of the CUDA arithmetic on host arrays; float16 is
+    computed in float32 and rounded back, as the CUDA kernels do."""
+    import numpy as np
+
+    compute = [a.astype(np.float32) if a.dtype == np.float16 else a for a in arrays]
+    return same_precision(name)(*compute).astype(arrays[-1].dtype)

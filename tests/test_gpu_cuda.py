@@ -12,7 +12,8 @@ import pytest
 
 import gelu_numba.gpu as gg
 from gelu_numba import accuracy, reference
-from gelu_numba._build import BINARY, NAMES, UNARY, ufunc
+from _kernels import same_precision_values
+from gelu_numba._build import BINARY, NAMES, UNARY
 
 pytestmark = [
     pytest.mark.cuda,
@@ -33,9 +34,7 @@ def ulp_distance(a, b):
     return np.where(np.isnan(a) & np.isnan(b), 0, d)
 
 
-def cpu_same_precision(name, *arrays):
-    compute = [a.astype(np.float32) if a.dtype == np.float16 else a for a in arrays]
-    return ufunc(name, "same-precision")(*compute).astype(arrays[-1].dtype)
+cpu_same_precision = same_precision_values
 
 
 def host_sample(dtype, n=4099, seed=0):
