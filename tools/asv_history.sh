@@ -37,6 +37,7 @@ else
 fi
 "$asv" run --skip-existing-commits --show-stderr "${selection[@]}" "$range" "$@"
 "$asv" publish
+"${PYTHON:-python3}" tools/asv_offline.py .asv/html  # the page's JS libraries, locally
 if (( preview )); then
     "$asv" preview
 fi
