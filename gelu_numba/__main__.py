@@ -1,7 +1,7 @@
 """The command line: ``gelu-numba`` or ``python -m gelu_numba``.
 
     gelu-numba                       the report (the default subcommand)
-    gelu-numba accuracy [--exhaustive] [--dtype float32] [--kernel gelu ...]
+    gelu-numba accuracy [--exhaustive [--range LO HI]] [--dtype float32] [--kernel gelu ...]
     gelu-numba bench [--size 1M 16M] [--threads 2]
     gelu-numba plot [--out DIR]
 
@@ -196,9 +196,14 @@ def report(args):
                    f"{r['seconds']:.1f}"] for r in acc])
     print()
     print("Throughput, float32, 1M elements, ns/element (lower is better)")
-    from .bench import format_table
+    from .bench import available_peers, format_table
 
     print(format_table(speed))
+    missing = [hint for peer, hint in (("numpy+scipy", "scipy (pip install 'gelu-numba[report]')"),
+                                        ("torch", "torch (pip install torch)"))
+               if peer not in available_peers()]
+    if missing:
+        print(f"Not compared, not installed: {', '.join(missing)}")
     print()
     print(f"Plots: {plots}")
     print(f"({time.perf_counter() - t0:.0f} s)")
@@ -227,9 +232,13 @@ def _status(acc):
 def accuracy(args):
     kernels = args.kernel or list(KERNELS)
     dtypes = args.dtype or (["float32"] if args.exhaustive else ["float32", "float64"])
+    if args.range is not None and not args.exhaustive:
+        raise UsageError("--range applies to --exhaustive (the sampled table has fixed points)")
     if args.exhaustive:
         if dtypes != ["float32"]:
             raise UsageError("--exhaustive covers float32 only (2**32 inputs); float64 has 2**64")
+        if args.range is not None and not args.range[0] <= args.range[1]:
+            raise UsageError(f"--range LO HI needs LO <= HI, got {args.range[0]:g} {args.range[1]:g}")
         return _exhaustive(args, kernels)
     if args.target == "same-precision" and "float64" in dtypes:
         dtypes = [d for d in dtypes if d != "float64"]
@@ -248,27 +257,33 @@ def accuracy(args):
 
 
 def _exhaustive(args, kernels):
-    from .accuracy import exhaustive_float32
+    from .accuracy import MINIMUM, exhaustive_float32, variant_of
 
     target = "parallel" if args.target == "cpu" else args.target
     rows = []
     for name in kernels:
         t = time.perf_counter()
-        w = exhaustive_float32(name, target=target, chunk=args.chunk,
+        w = exhaustive_float32(name, target=target, chunk=args.chunk, interval=args.range,
                                progress=Progress(f"{name:18}", enabled=None if not args.json else False))
         rows.append({"kernel": name, "dtype": "float32", "max_ulp": w.max_ulp, "at": w.at, "points": w.points,
                      "monotonic_violations": len(w.monotonic_violations),
                      "first_violations": w.monotonic_violations[:5],
-                     "monotonicity_checked": name in FORWARD, "seconds": time.perf_counter() - t})
+                     "monotonicity_checked": name in FORWARD and (args.range is None
+                                                                  or args.range[1] >= MINIMUM[variant_of(name)]),
+                     "seconds": time.perf_counter() - t})
     if args.json:
-        json.dump({"target": args.target, "sample": "exhaustive", "accuracy": rows}, sys.stdout, indent=2)
+        json.dump({"target": args.target, "sample": "exhaustive", "range": args.range, "accuracy": rows},
+                  sys.stdout, indent=2)
         print()
     else:
-        print(f"All 2**32 float32 inputs against the float64 kernel, target {args.target}")
+        which = ("All 2**32 float32 inputs" if args.range is None
+                 else f"All float32 inputs in [{args.range[0]:g}, {args.range[1]:g}]")
+        print(f"{which} against the float64 kernel, target {args.target}")
         _print_table(["kernel", "max ulp", "at x", "monotonic above x_min", "seconds"],
                      [[r["kernel"], f"{r['max_ulp']:.3f}", f"{r['at']:.9g}",
                        ("yes" if not r["monotonic_violations"] else f"NO: {r['monotonic_violations']} drops")
-                       if r["monotonicity_checked"] else "(not a forward kernel)",
+                       if r["monotonicity_checked"]
+                       else "(not a forward kernel)" if r["kernel"] not in FORWARD else "(range below x_min)",
                        f"{r['seconds']:.0f}"] for r in rows])
     bad = any(r["max_ulp"] > CONTRACT_ULP or r["monotonic_violations"] for r in rows)
     return 1 if bad else 0
@@ -364,6 +379,8 @@ def build_parser():
 
     p = sub.add_parser("accuracy", help="ulp error tables against mpmath (or all float32 inputs)")
     p.add_argument("--exhaustive", action="store_true", help="every float32 input, with monotonicity (minutes)")
+    p.add_argument("--range", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="with --exhaustive: only the float32 inputs in [LO, HI]")
     p.add_argument("--dtype", action="append", choices=("float32", "float64"))
     p.add_argument("--kernel", action="append", choices=KERNELS)
     p.add_argument("--target", default="cpu", choices=("cpu", "same-precision"),

@@ -132,38 +132,66 @@ def _ulp32(v):
     return np.ldexp(1.0, e - 23)
 
 
-def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel"):
-    """All 2**32 float32 inputs of `name` against its float64 kernel.
+def _order32(x):
+    """Rank of float32 x in increasing order of value: 0 for the negative NaN
+    with all bits set, 2**31 - 1 for -0.0, 2**31 for +0.0, 2**32 - 1 for
+    the positive NaN with all bits set."""
+    b = int(np.float32(x).view(np.uint32))
+    return (0xFFFFFFFF - b) if b >> 31 else b + (1 << 31)
+
+
+def _floats32(rank_lo, rank_hi):
+    """The float32 values of ranks [rank_lo, rank_hi), in increasing order."""
+    r = np.arange(rank_hi - rank_lo, dtype=np.uint32)
+    r += np.uint32(rank_lo)
+    half = np.uint32(1 << 31)
+    bits = np.where(r < half, np.uint32(0xFFFFFFFF) - r, r - half)
+    return bits.view(np.float32)
+
+
+def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel", interval=None, kernel=None):
+    """Every float32 input of `name` against its float64 kernel.
 
     `target` selects the float32 kernel under test: "parallel" (the CPU
     ufuncs, float32 computed in float64) or "same-precision" (float32 in
-    float32, the arithmetic of the CUDA kernels).  Returns a :class:`Worst`
-    whose ``monotonic_violations`` lists the first pairs (a, b), a < b
-    adjacent floats above the minimum, with f(a) > f(b) (forward kernels
-    only).  `progress` is called with the fraction done.
+    float32, the arithmetic of the CUDA kernels); `kernel`, a callable on a
+    float32 array, replaces it (to check another implementation).
+    `interval` = (lo, hi) restricts the sweep to the float32 values in
+    [lo, hi]; the default is all 2**32 bit patterns, NaNs included.
+
+    Inputs run in increasing order of value, so monotonicity above the
+    minimum is checked across every adjacent pair (forward kernels only).
+    Returns a :class:`Worst` whose ``monotonic_violations`` lists the first
+    pairs (a, b, f(a), f(b)), a < b adjacent, with f(a) > f(b).  `progress`
+    is called with the fraction done.
     """
     from ._build import ufunc
 
-    f32, f64 = ufunc(name, target), ufunc(name, "parallel")
+    f32 = kernel if kernel is not None else ufunc(name, target)
+    f64 = ufunc(name, "parallel")
     forward = ufunc(variant_of(name), "parallel")
     is_grad = name != variant_of(name)
     xmin = np.float32(MINIMUM[variant_of(name)])
+    if interval is None:
+        lo, hi = 0, 1 << 32
+    else:
+        a, b = (np.float32(v) for v in interval)
+        if not a <= b:
+            raise ValueError(f"interval must be (lo, hi) with lo <= hi, not {interval!r}")
+        lo, hi = _order32(a), _order32(b) + 1
+        if a == 0:  # -0.0 and +0.0 both, whichever was written
+            lo = min(lo, _order32(-0.0))
+        if b == 0:
+            hi = max(hi, _order32(0.0) + 1)
     worst = Worst(name, "float32", 0.0, math.nan, 0)
     violations = worst.monotonic_violations
-    total = 1 << 32
-    half = 1 << 31
-    # Chunks in increasing order of x: negative floats (descending bits,
-    # each chunk reversed), then positive floats.
-    starts = list(range(total - chunk, half - 1, -chunk)) + list(range(0, half, chunk))
+    starts = range(lo, hi, chunk)
     carry = None
     for done, start in enumerate(starts, 1):
-        bits = np.arange(start, start + chunk, dtype=np.uint32)
-        if start >= half:
-            bits = bits[::-1]
-        x = bits.view(np.float32)
+        x = _floats32(start, min(start + chunk, hi))
         finite = np.isfinite(x)
         with np.errstate(under="ignore", invalid="ignore"):  # signalling NaNs
-            y = f32(x)
+            y = np.asarray(f32(x))
             x64 = x.astype(np.float64)
             ref = f64(x64)
             scale = np.abs(ref)
@@ -172,14 +200,16 @@ def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel"):
                     first = np.where(x64 == 0, 0.5, forward(x64) / x64)
                 scale = np.maximum(scale, np.abs(first))
             err = np.abs(y.astype(np.float64) - ref) / _ulp32(scale)
+        if y.dtype != np.float32:
+            raise TypeError(f"the kernel under test returned {y.dtype}, not float32")
         err = np.where(finite, err, 0.0)
+        err[np.isnan(err)] = np.inf  # a NaN result for a finite input
         bad = ~finite & ~((y == _limit(x, is_grad)) | (np.isnan(x) & np.isnan(y)))
-        if bad.any():
-            err[bad] = np.inf
+        err[bad] = np.inf
         i = int(np.argmax(err))
         if err[i] > worst.max_ulp:
             worst.max_ulp, worst.at = float(err[i]), float(x[i])
-        worst.points += int(chunk)
+        worst.points += int(x.size)
         if not is_grad:
             carry = _check_monotone(x, y, xmin, carry, violations)
         if progress is not None:

@@ -30,6 +30,32 @@ def test_same_precision_float32_within_contract(name):
     assert worst.max_ulp <= 2.0, str(worst)
 
 
+# The exhaustive float32 sweep on slices: around the minimum and the region
+# junctions (B_LO = -1, A_LO = -0.6), and the tail down to underflow.
+SLICES = [(-1.25, -0.5), (-16.0, -9.0)]
+
+
+@pytest.mark.parametrize("target", ["parallel", "same-precision"])
+@pytest.mark.parametrize("name", UNARY)
+def test_float32_sweep_of_slices_within_contract(name, target):
+    for interval in SLICES:
+        w = accuracy.exhaustive_float32(name, target=target, interval=interval)
+        assert w.max_ulp <= 2.0, str(w)
+        assert not w.monotonic_violations, w.monotonic_violations[:3]
+
+
+def test_float32_sweep_counts_every_float_once():
+    tiny = float(np.finfo(np.float32).tiny)
+    # the subnormals of both signs, both zeros and +-tiny
+    assert accuracy.exhaustive_float32("gelu", interval=(-tiny, tiny)).points == 2**24 + 2
+    assert accuracy.exhaustive_float32("gelu", interval=(0.0, 0.0)).points == 2  # -0.0 and +0.0
+    assert accuracy.exhaustive_float32("gelu", interval=(1.0, 2.0)).points == 2**23 + 1
+    w = accuracy.exhaustive_float32("gelu", interval=(3e38, np.inf))
+    assert w.points == int(np.float32(np.inf).view(np.uint32) - np.float32(3e38).view(np.uint32)) + 1
+    with pytest.raises(ValueError, match="lo <= hi"):
+        accuracy.exhaustive_float32("gelu", interval=(1.0, 0.0))
+
+
 def test_tail_where_the_erf_form_returns_zero():
     # 0.5x(1+erf(x/sqrt2)) is exactly 0 in float32 for x <= -5.54.
     for x in (-6.0, -10.0, -13.0):

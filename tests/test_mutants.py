@@ -71,3 +71,43 @@ def test_saturation_catches_slow_tail():
     # so the mistake shows in float64 only.
     with FAILS:
         P.check_saturation("gelu", M.sigmoid_as_exact, np.float64)
+
+
+# The exhaustive float32 sweep, on slices of the line: each way a float32
+# kernel can be wrong shows in its result.
+
+
+def _sweep(name, kernel, interval):
+    from gelu_numba.accuracy import exhaustive_float32
+
+    return exhaustive_float32(name, kernel=kernel, interval=interval)
+
+
+def test_sweep_catches_erf_form_in_the_tail():
+    assert _sweep("gelu", M.erf_form, (-8.0, -5.0)).max_ulp > 1e6
+
+
+def test_sweep_catches_erf_form_wiggling_at_the_minimum():
+    # Its error there is about 2 ulp; what gives it away is f going down.
+    w = _sweep("gelu", M.erf_form, (-0.76, -0.74))
+    assert w.monotonic_violations, str(w)
+
+
+def test_sweep_catches_nan_at_finite_inputs():
+    w = _sweep("gelu", M.scaled_erfc_unguarded, (10.0, 30.0))
+    assert w.max_ulp == np.inf and 13 < w.at < 14, str(w)
+
+
+def test_sweep_catches_missing_special_cases():
+    w = _sweep("gelu", M.no_special_cases, (-np.inf, -3e38))
+    assert w.max_ulp == np.inf and w.at == -np.inf, str(w)
+
+
+def test_sweep_catches_wrong_constant():
+    assert _sweep("gelu_tanh", M.tanh_wrong_constant, (-3.0, -2.5)).max_ulp > 100
+
+
+def test_sweep_refuses_a_float64_result():
+    with pytest.raises(TypeError, match="float64"):
+        _sweep("gelu", lambda x: serial("gelu")(x.astype(np.float64)), (1.0, 1.5))
+
