@@ -13,14 +13,15 @@ contract, 2 on bad usage (with a one-line message).
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
 import numpy as np
 
 from . import __version__
-
 from ._build import UNARY as KERNELS
+from .bench import OPERATIONS
 
 FORWARD = KERNELS[:3]
 POINTS = (-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
@@ -157,21 +158,22 @@ def accuracy_table(kernels=KERNELS, dtypes=("float32", "float64"), target="cpu",
     return out
 
 
-def throughput(size=1 << 20):
-    """Quick ns/element of the forward kernels, ours next to NumPy+SciPy and
-    PyTorch, float32."""
+def throughput(size=1 << 20, progress=None):
+    """Quick ns/element of every kernel, float32, ours next to NumPy+SciPy,
+    PyTorch and JAX where they have the operation."""
     from . import bench
 
-    results = bench.run(sizes=(size,), dtypes=("float32",), operations=FORWARD)
+    results = bench.run(sizes=(size,), dtypes=("float32",), operations=None, progress=progress, budget=0.15)
     return bench.table(results)
 
 
 def report(args):
     t0 = time.perf_counter()
+    _output_directory(args.plots)  # a bad --plots fails now, not after a minute of work
     env = environment()
     x, rows = value_table()
     acc = accuracy_table(progress=Progress("accuracy", enabled=not args.json and None))
-    speed = throughput()
+    speed = throughput(progress=Progress("throughput", enabled=not args.json and None))
     plots = _plots_or_reason(args.plots)
     doc = {"environment": env, "x": x.tolist(), "values": {k: v.tolist() for k, v in rows.items()},
            "accuracy": acc, "throughput": speed, "plots": plots, "seconds": time.perf_counter() - t0}
@@ -316,7 +318,7 @@ def bench_command(args):
     if args.threads < 1:
         raise UsageError("--threads must be at least 1")
     results = bench.run(sizes=args.size, dtypes=args.dtype or ("float32", "float64"), threads=args.threads,
-                        operations=args.operation,
+                        operations=args.operation or bench.HEADLINE,
                         progress=Progress("bench", enabled=None if not args.json else False))
     rows = bench.table(results)
     if args.json:
@@ -349,12 +351,23 @@ def _gpu_bench(args):
 # plot
 
 
+def _output_directory(path):
+    """Create path (and parents) or raise UsageError saying why not."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write figures to {path!r}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK):
+        raise UsageError(f"cannot write figures to {path!r}: not writable")
+    return path
+
+
 def plot_command(args):
     try:
         from . import plots
     except ImportError as exc:
         raise UsageError(f"plots need matplotlib: pip install 'gelu-numba[plot]' ({exc})") from None
-    for path in plots.write_all(args.out):
+    for path in plots.write_all(_output_directory(args.out)):
         print(path)
     return 0
 
@@ -363,6 +376,12 @@ def plot_command(args):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # argparse takes "-1e-30" for an option (its pattern for negative
+        # numbers has no exponent); --range -1e-30 1e-30 must parse.
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
     def error(self, message):
         raise UsageError(f"{self.prog}: {message}")
 
@@ -393,8 +412,8 @@ def build_parser():
     p.add_argument("--size", type=_size, nargs="+", default=[1 << 20, 1 << 24], help="elements (e.g. 1M 16M)")
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--dtype", action="append", choices=("float32", "float64"))
-    p.add_argument("--operation", action="append",
-                   choices=("gelu", "gelu_tanh", "gelu_sigmoid", "gelu_backward", "gelu_tanh_backward"))
+    p.add_argument("--operation", action="append", choices=[o[0] for o in OPERATIONS],
+                   help="default: gelu, gelu_tanh, gelu_sigmoid, gelu_backward, gelu_tanh_backward")
     p.add_argument("--gpu", action="store_true", help="the CUDA kernels: GB/s next to a device copy")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=bench_command)

@@ -79,12 +79,32 @@ __all__ = list(NAMES)
 
 
 @jitable
+def _tiny_to_zero(x):
+    """0 where x^2 P(x^2) is far below an ulp of x/2 (|x| < 2^-40 in float32,
+    2^-100 in float64), x elsewhere: squaring such an x would raise the
+    underflow flag for a normal result."""
+    T = type(x)
+    return T(0) if abs(x) < T(pick(x, 2.0**-40, 2.0**-100)) else x
+
+
+@jitable
+def _negligible_to_zero(s):
+    """0 for s below 2^-30 (float32) or 2^-60 (float64), else s: the argument
+    of P in P(s) = lead + s (c0 + c1 s + ...), where s (c0 + ...) is then far
+    beneath double-word precision and the powers of s in Estrin's scheme
+    would underflow (raising the flag for a normal result)."""
+    T = type(s)
+    return T(0) if s < T(pick(s, 2.0**-30, 2.0**-60)) else s
+
+
+@jitable
 def _central(x, lead, coeffs):
     """x/2 + s*P(s), s = x^2, with P = lead + s*poly(s) in double word."""
     T = type(x)
     xa = clamp(x, T(C.A_LO), T(C.A_HI))
-    s_hi, s_lo = two_prod(xa, xa, True)
-    p_hi, p_lo = dw_poly(s_hi, lead, coeffs, True)
+    xq = _tiny_to_zero(xa)
+    s_hi, s_lo = two_prod(xq, xq, True)
+    p_hi, p_lo = dw_poly(_negligible_to_zero(s_hi), lead, coeffs, True)
     p_lo = fma(T(coeffs[0]), s_lo, p_lo)  # P'(s) * s_lo, to first order
     g_hi, g_lo = dw_mul(s_hi, s_lo, p_hi, p_lo, True)
     h, h_err = two_sum(xa * T(0.5), g_hi, True)
@@ -96,9 +116,9 @@ def _central(x, lead, coeffs):
 def _central_grad(x, lead, coeffs):
     """1/2 + x*Q(x^2), with Q in double word."""
     T = type(x)
-    xa = clamp(x, T(C.A_LO), T(C.A_HI))
+    xa = _tiny_to_zero(clamp(x, T(C.A_LO), T(C.A_HI)))
     s_hi, s_lo = two_prod(xa, xa, True)
-    q_hi, q_lo = dw_poly(s_hi, lead, coeffs, True)
+    q_hi, q_lo = dw_poly(_negligible_to_zero(s_hi), lead, coeffs, True)
     q_lo = fma(T(coeffs[0]), s_lo, q_lo)
     m_hi, m_err = two_prod(xa, q_hi, True)
     m_lo = fma(xa, q_lo, m_err)
@@ -172,6 +192,12 @@ def _exact_tail_parts(t, c, dw):
     """
     T = type(t)
     h, l = two_prod(t, t, dw)
+    if not dw:
+        # Extended policy, where t runs down to 0: exp(-t^2/2) is 1 to working
+        # precision for t^2 < 2^-80, and a smaller argument would underflow in
+        # the powers of the exp polynomial (raising the flag for gelu_grad of
+        # a float32 subnormal, 0.5).  (Elsewhere t >= 1.)
+        h = h if h > T(2.0**-80) else T(2.0**-80)
     k, e_hi, e_lo = exp_dw(h * T(-0.5), l * T(-0.5), c, dw)
     s_hi, s_lo = two_sum(t, T(c.tail_c), dw)
     i_hi, i_lo = dw_div(T(1), T(0), s_hi, s_lo, dw)  # 1/(t + c)
@@ -186,6 +212,17 @@ def _exact_tail_parts(t, c, dw):
 
 
 @jitable
+def _positive_side_scale(k):
+    """max(k, -90), for a term 2^k m that is subtracted from x or 1 (x > 0):
+    below 2^-90 it cannot change the rounded result, and a subnormal one
+    would raise the underflow flag for a normal result (gelu(50.0) = 50.0
+    while exp(-1250) underflows).  Lanes of a vector loop whose x < 0 compute
+    this side too, so the low parts' scale is bounded the same way."""
+    T = type(k)
+    return k if k > T(-90) else T(-90)
+
+
+@jitable
 def _exact_tail(x, t_max, c, dw):
     """x Phi(x): -t Phi(-t) for x < 0, x - t Phi(-t) for x > 0."""
     T = type(x)
@@ -193,13 +230,15 @@ def _exact_tail(x, t_max, c, dw):
     k, e_hi, e_lo, n_hi, n_lo = _exact_tail_parts(t, c, dw)
     r_hi, r_lo = dw_mul(n_hi, n_lo, t, T(0), dw)  # t N(t)
     g_hi, g_lo = dw_mul(e_hi, e_lo, r_hi, r_lo, dw)  # t Phi(-t) / 2^k
-    g = scale2(g_hi, k)
+    if not dw:  # (extended: float32 in float64 never underflows here)
+        g = scale2(g_hi, k)
+        return -g if x < T(0) else t - g
+    k_pos = _positive_side_scale(k)
+    g = scale2(g_hi, k if x < T(0) else k_pos)
     if x < T(0):
         return -g
-    if not dw:  # (the low parts are zero; LLVM may not drop 0 * y itself)
-        return t - g
     s, s_err = two_sum(t, -g, dw)
-    return s + (s_err - scale2(g_lo, k))
+    return s + (s_err - scale2(g_lo, k_pos))
 
 
 @jitable
@@ -213,9 +252,10 @@ def _exact_tail_grad(x, t_max, c, dw):
     g_hi, g_lo = dw_mul(e_hi, e_lo, d_hi, d_lo, dw)  # f'(-t) / 2^k
     if x < T(0):
         return g_hi, k
-    g = scale2(g_hi, k)
     if not dw:
-        return T(1) - g, T(0)
+        return T(1) - scale2(g_hi, k), T(0)
+    k = _positive_side_scale(k)
+    g = scale2(g_hi, k)
     s, s_err = two_sum(T(1), -g, dw)
     return s + (s_err - scale2(g_lo, k)), T(0)
 
@@ -252,11 +292,17 @@ def _exp_minus_abs(x, w_hi, w_lo, c, dw):
     T = type(x)
     neg = x < T(0)
     k, p_hi, p_lo = exp_dw(w_hi if neg else -w_hi, w_lo if neg else -w_lo, c, dw)
-    e_hi = scale2(p_hi, k)
+    # E serves 1 + E and, for x > 0, E x w' (x w' < 2^12): below 2^-90 it
+    # changes neither rounded result, and a smaller E or its low part would
+    # be subnormal and raise the underflow flag for a normal result, so it
+    # is taken at 2^-90 scale.  (The x < 0 result uses p and k.)
+    if not dw:  # (extended: float32 in float64 never underflows here)
+        e_hi = scale2(p_hi, k)
+        return k, p_hi, p_lo, e_hi, T(0), T(1) + e_hi, T(0)
+    k_e = _positive_side_scale(k)
+    e_hi = scale2(p_hi, k_e)
     d_hi, d_lo = fast_two_sum(T(1), e_hi, dw)
-    if not dw:
-        return k, p_hi, p_lo, e_hi, T(0), d_hi, T(0)
-    e_lo = scale2(p_lo, k)
+    e_lo = scale2(p_lo, k_e)
     return k, p_hi, p_lo, e_hi, e_lo, d_hi, d_lo + e_lo
 
 
@@ -330,6 +376,16 @@ def _without_nan(x):
 
 
 @jitable
+def _admissible(x, t_max):
+    """x, or 0 for x <= -t_max, where -0.0 is selected: those lanes then
+    compute nothing that could underflow (f(-inf) = -0.0 exactly, with no
+    underflow flag).  Same precision only: float32 tails computed in float64
+    never underflow."""
+    T = type(x)
+    return x if x > -t_max else T(0)
+
+
+@jitable
 def _in_tail(x):
     T = type(x)
     return x < T(C.B_LO) or x > T(C.A_HI)
@@ -345,15 +401,16 @@ def _forward(x, v, form, c, ext):
     declines to vectorise the float64 loops.
     """
     T = type(x)
-    xs = _without_nan(x)
     t_max = T(v.t_max)
-    y = _tail_value(xs, t_max, form, c, not ext)
+    xs = _without_nan(x)  # (first: an ordered compare of a NaN raises "invalid")
+    xa = xs if ext else _admissible(xs, t_max)
+    y = _tail_value(xa, t_max, form, c, not ext)
     if not ext:
-        y_min = _near_minimum(xs, v.xmin, v.fmin, v.b_f0, v.b_f)
-        y_mid = _central(xs, v.a_f0, v.a_f)
-        y = y if _in_tail(xs) else (y_min if xs < T(C.A_LO) else y_mid)
-    y = T(-0.0) if xs <= -t_max else y
+        y_min = _near_minimum(xa, v.xmin, v.fmin, v.b_f0, v.b_f)
+        y_mid = _central(xa, v.a_f0, v.a_f)
+        y = y if _in_tail(xa) else (y_min if xa < T(C.A_LO) else y_mid)
     y = xs if xs == T(0) else y  # f(+-0) = +-0
+    y = T(-0.0) if xs <= -t_max else y
     return xs if xs >= t_max else y
 
 
@@ -361,14 +418,15 @@ def _forward(x, v, form, c, ext):
 def _grad_parts(x, v, form, c, ext):
     """(m, k) with f'(x) = m * 2^k (k = 0 outside the left tail)."""
     T = type(x)
-    xs = _without_nan(x)
     t_max = T(v.t_max)
-    m, k = _tail_grad(xs, t_max, form, c, not ext)
+    xs = _without_nan(x)
+    xa = xs if ext else _admissible(xs, t_max)
+    m, k = _tail_grad(xa, t_max, form, c, not ext)
     if not ext:
-        m_min = _near_minimum_grad(xs, v.xmin, v.b_g0, v.b_g)
-        m_mid = _central_grad(xs, v.a_g0, v.a_g)
-        tail = _in_tail(xs)
-        m = m if tail else (m_min if xs < T(C.A_LO) else m_mid)
+        m_min = _near_minimum_grad(xa, v.xmin, v.b_g0, v.b_g)
+        m_mid = _central_grad(xa, v.a_g0, v.a_g)
+        tail = _in_tail(xa)
+        m = m if tail else (m_min if xa < T(C.A_LO) else m_mid)
         k = k if tail else T(0)
     m = T(-0.0) if xs <= -t_max else m
     m = T(1) if xs >= t_max else m

@@ -207,7 +207,7 @@ def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel", in
         bad = ~finite & ~((y == _limit(x, is_grad)) | (np.isnan(x) & np.isnan(y)))
         err[bad] = np.inf
         i = int(np.argmax(err))
-        if err[i] > worst.max_ulp:
+        if err[i] > worst.max_ulp or worst.points == 0:  # (at: a real input even if all are exact)
             worst.max_ulp, worst.at = float(err[i]), float(x[i])
         worst.points += int(x.size)
         if not is_grad:

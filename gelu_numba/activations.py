@@ -64,16 +64,21 @@ def _clipped(forward, grad, backward, lo, hi):
         return np.clip(forward(x, out=out), lo, hi, out=out)
 
     def inside(x):
+        # The clip's derivative is 0 where it bites; on its edges it passes the
+        # gradient, as torch.clamp's backward does (gelu(10.0) == 10.0).
         y = forward(x)
-        return (y > lo) & (y < hi)  # the clip's derivative is 0 where it bites
+        return (y >= lo) & (y <= hi)
+
+    def zero_outside(g, mask):
+        if hasattr(g, "dims") and hasattr(g, "where"):  # xarray: keep dims, coords
+            return g.where(mask, 0)
+        return np.where(mask, g, np.zeros_like(g))  # NumPy, Dask
 
     def clipped_grad(x):
-        g = grad(x)
-        return np.where(inside(x), g, np.zeros_like(g))
+        return zero_outside(grad(x), inside(x))
 
     def clipped_backward(dy, x):
-        g = backward(dy, x)
-        return np.where(inside(x), g, np.zeros_like(g))
+        return zero_outside(backward(dy, x), inside(x))
 
     return clipped_forward, clipped_grad, clipped_backward
 

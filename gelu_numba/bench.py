@@ -18,14 +18,22 @@ from dataclasses import dataclass
 import numpy as np
 
 #: The operations compared: (row label, gelu_numba name, torch approximate,
-#: whether it is a backward, i.e. takes (dy, x)).
+#: whether it is a backward, i.e. takes (dy, x)).  The first five are the
+#: headline (``bench``'s default); the derivatives and the sigmoid form's
+#: backward have no PyTorch or JAX function of their own (autograd gives
+#: them only as part of a backward pass) and are compared with NumPy+SciPy.
 OPERATIONS = (
     ("gelu", "gelu", "none", False),
     ("gelu_tanh", "gelu_tanh", "tanh", False),
     ("gelu_sigmoid", "gelu_sigmoid", None, False),
     ("gelu_backward", "gelu_backward", "none", True),
     ("gelu_tanh_backward", "gelu_tanh_backward", "tanh", True),
+    ("gelu_grad", "gelu_grad", False, False),
+    ("gelu_tanh_grad", "gelu_tanh_grad", False, False),
+    ("gelu_sigmoid_grad", "gelu_sigmoid_grad", False, False),
+    ("gelu_sigmoid_backward", "gelu_sigmoid_backward", False, True),
 )
+HEADLINE = tuple(o[0] for o in OPERATIONS[:5])
 
 OURS = ("gelu_numba", "gelu_numba.parallel")
 PEERS = ("torch", "jax", "numpy+scipy")
@@ -41,6 +49,7 @@ class Timing:
 
 
 def _best_time(fn, size, budget=0.6, min_repeats=3, max_repeats=200):
+    """Best ns/element over repeated calls for about `budget` seconds."""
     fn()  # warm-up: compilation, page faults
     best = math.inf
     start = time.perf_counter()
@@ -78,6 +87,8 @@ def _torch(approximate, x, dy, out, allocating=False):
         import torch
     except ImportError:
         return None
+    if approximate is False:  # no torch function for this operation
+        return None
     tx, tout = torch.from_numpy(x), torch.from_numpy(out)
     if approximate is None:  # no fused sigmoid GELU in torch: the expression
         if dy is not None:
@@ -104,6 +115,8 @@ def _jax(approximate, x, dy):
     try:
         import jax
     except ImportError:
+        return None
+    if approximate is False:
         return None
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
@@ -151,7 +164,13 @@ def _numpy_scipy(op, x, dy, out):
             np.multiply(x, t(1.702), out=tmp)
             special.expit(tmp, out=tmp)
             np.multiply(x, tmp, out=out)
-    elif op == "gelu_backward":
+    elif op.endswith("_backward"):
+        grad = _numpy_scipy(op.replace("_backward", "_grad"), x, None, tmp)
+
+        def run():
+            grad()
+            np.multiply(dy, tmp, out=out)
+    elif op == "gelu_grad":  # Phi(x) + x phi(x)
         inv = t(1 / math.sqrt(2 * math.pi))
 
         def run():
@@ -161,8 +180,37 @@ def _numpy_scipy(op, x, dy, out):
             np.multiply(tmp, x, out=tmp)
             np.multiply(tmp, inv, out=tmp)
             special.ndtr(x, out=tmp2)
-            np.add(tmp, tmp2, out=tmp)
-            np.multiply(dy, tmp, out=out)
+            np.add(tmp, tmp2, out=out)
+    elif op == "gelu_tanh_grad":  # 0.5 (1 + th) + 0.5 x (1 - th^2) c (1 + 3a x^2)
+        a = t(0.044715)
+        tmp3 = np.empty_like(x)
+
+        def run():
+            np.multiply(x, x, out=tmp)
+            np.multiply(tmp, t(3) * a, out=tmp2)
+            np.add(tmp2, t(1), out=tmp2)
+            np.multiply(tmp2, c, out=tmp2)  # u' = c (1 + 3a x^2)
+            np.multiply(tmp, a, out=tmp)
+            np.add(tmp, t(1), out=tmp)
+            np.multiply(tmp, x, out=tmp)
+            np.multiply(tmp, c, out=tmp)
+            np.tanh(tmp, out=tmp)  # th
+            np.multiply(tmp, tmp, out=tmp3)
+            np.subtract(t(1), tmp3, out=tmp3)
+            np.multiply(tmp3, x, out=tmp3)
+            np.multiply(tmp3, tmp2, out=tmp3)
+            np.add(tmp, tmp3, out=tmp)
+            np.add(tmp, t(1), out=tmp)
+            np.multiply(tmp, t(0.5), out=out)
+    elif op == "gelu_sigmoid_grad":  # s + 1.702 x s (1 - s)
+        def run():
+            np.multiply(x, t(1.702), out=tmp)
+            special.expit(tmp, out=tmp)
+            np.subtract(t(1), tmp, out=tmp2)
+            np.multiply(tmp2, tmp, out=tmp2)
+            np.multiply(tmp2, x, out=tmp2)
+            np.multiply(tmp2, t(1.702), out=tmp2)
+            np.add(tmp, tmp2, out=out)
     else:
         return None
     return run
@@ -187,8 +235,12 @@ def available_peers():
 
 
 def run(sizes=(1 << 20, 1 << 24), dtypes=("float32", "float64"), threads=2,
-        operations=None, progress=None):
-    """Time every implementation; returns a list of :class:`Timing`."""
+        operations=HEADLINE, progress=None, budget=0.6):
+    """Time every implementation; returns a list of :class:`Timing`.
+
+    `operations` are labels from :data:`OPERATIONS` (None: all of them);
+    `budget` is roughly the seconds spent timing each implementation.
+    """
     import numba
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
@@ -208,7 +260,7 @@ def run(sizes=(1 << 20, 1 << 24), dtypes=("float32", "float64"), threads=2,
             x = rng.standard_normal(size).astype(dtype)
             dy = rng.standard_normal(size).astype(dtype)
             out = np.empty_like(x)
-            results.append(Timing("copy", dtype, size, "np.copyto", _best_time(_copy(x, out), size)))
+            results.append(Timing("copy", dtype, size, "np.copyto", _best_time(_copy(x, out), size, budget)))
             for label, op, approximate, backward in ops:
                 d = dy if backward else None
                 impls = {
@@ -222,7 +274,7 @@ def run(sizes=(1 << 20, 1 << 24), dtypes=("float32", "float64"), threads=2,
                 }
                 for name, fn in impls.items():
                     if fn is not None:
-                        results.append(Timing(label, dtype, size, name, _best_time(fn, size)))
+                        results.append(Timing(label, dtype, size, name, _best_time(fn, size, budget)))
                 done += 1
                 if progress is not None:
                     progress(done / steps)

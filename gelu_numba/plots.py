@@ -101,26 +101,64 @@ def _torch_values(x, name):
         return torch.nn.functional.gelu(torch.from_numpy(x), approximate=approximate).numpy()
 
 
-def ulp_error(out_dir):
-    """float32 ulp error across x: ours next to PyTorch (where installed)."""
-    x = np.linspace(-16, 6, 8001).astype(np.float32)
-    truth = ufunc("gelu")(x.astype(np.float64))  # float64 kernel: 2^-29 float32 ulp
-    ulp = np.spacing(np.abs(truth).astype(np.float32)).astype(np.float64)
-    ulp = np.maximum(ulp, float(np.finfo(np.float32).smallest_subnormal))
-    fig, ax = _figure("float32 exact GELU: error in ulps across x", "x", "|error| in ulps (linear below 1, log above)")
-    fig.set_size_inches(8, 6)
-    ours = np.abs(ufunc("gelu")(x).astype(np.float64) - truth) / ulp
-    ax.plot(x, ours, ".", ms=2, color=COLORS["gelu"], label=f"gelu_numba (max {ours.max():.2f} ulp)")
-    theirs = _torch_values(x, "gelu")
-    if theirs is not None:
-        err = np.abs(theirs.astype(np.float64) - truth) / ulp
-        ax.plot(x, err, ".", ms=2, color=COLORS["torch"],
-                label=f"PyTorch F.gelu (max {np.nanmax(err):.3g} ulp; 0 for x ≤ −5.54)")
+def _ulp32(scale):
+    """A float32 ulp of |scale| (the smallest subnormal at least)."""
+    ulp = np.spacing(np.abs(scale).astype(np.float32)).astype(np.float64)
+    return np.maximum(ulp, float(np.finfo(np.float32).smallest_subnormal))
+
+
+def _ulp_axes(ax, title):
+    ax.set_title(title)
     ax.axhline(2, color="black", lw=0.8, ls=":", label="contract: 2 ulp")
     ax.set_yscale("symlog", linthresh=1)
     ax.set_ylim(0, 1e8)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), markerscale=5, ncol=1)
-    return _save(fig, out_dir, "ulp_error.png")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper right", markerscale=5, fontsize=8)
+
+
+def ulp_error(out_dir):
+    """float32 ulp error across x, every kernel; PyTorch's beside ours where
+    installed.  The truth is the float64 kernel (2^-29 of a float32 ulp off)."""
+    x = np.linspace(-16, 6, 8001).astype(np.float32)
+    x64 = x.astype(np.float64)
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5), dpi=110, sharex=True)
+    fig.suptitle("float32 kernels: error in ulps across x (y linear below 1, log above)")
+    for ax, name in zip(axes.flat, ("gelu", "gelu_tanh", "gelu_sigmoid")):
+        truth = ufunc(name)(x64)
+        ulp = _ulp32(truth)
+        ours = np.abs(ufunc(name)(x).astype(np.float64) - truth) / ulp
+        ax.plot(x, ours, ".", ms=2, color=COLORS[name], zorder=3,
+                label=f"gelu_numba.{name} (max {ours.max():.2f} ulp)")
+        theirs = _torch_values(x, name)
+        if theirs is not None:
+            err = np.abs(theirs.astype(np.float64) - truth) / ulp
+            which = "F.gelu" if name == "gelu" else "F.gelu, approximate='tanh'"
+            label = f"PyTorch {which} (max {np.nanmax(err):.3g} ulp"
+            wrong_zero = (theirs == 0) & (truth != 0)
+            first_nonzero = x[(theirs != 0) & (truth != 0)].min()
+            below = x[wrong_zero & (x < first_nonzero)]
+            if below.size:  # every sample from the underflow up to here is 0
+                label += f"; 0 for all x ≤ {below.max():.2f}"
+            ax.plot(x, err, ".", ms=2, color=COLORS["torch"], zorder=2, label=label + ")")
+        _ulp_axes(ax, LABELS[name])
+    ax = axes[1, 1]
+    for name in ("gelu", "gelu_tanh", "gelu_sigmoid"):
+        grad = name + "_grad"
+        truth = ufunc(grad)(x64)
+        with np.errstate(invalid="ignore", divide="ignore"):  # the contract's scale for f'
+            first = np.where(x64 == 0, 0.5, ufunc(name)(x64) / x64)
+        err = np.abs(ufunc(grad)(x).astype(np.float64) - truth) / _ulp32(np.maximum(np.abs(truth), first))
+        ax.plot(x, err, ".", ms=2, color=COLORS[name], label=f"gelu_numba.{grad} (max {err.max():.2f} ulp)")
+    _ulp_axes(ax, "derivatives (ulps of max(|f′|, its first term))")
+    for ax in axes[1]:
+        ax.set_xlabel("x")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("|error| in ulps")
+    fig.tight_layout()
+    path = os.path.join(out_dir, "ulp_error.png")
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def write_all(out_dir="gelu_numba_plots"):

@@ -20,6 +20,15 @@ __all__ = ["GELU", "gelu", "KERNELS"]
 KERNELS = {"none": "gelu", "tanh": "gelu_tanh", "sigmoid": "gelu_sigmoid"}
 
 _NATIVE = {torch.float32, torch.float64}
+_SUPPORTED = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _check_dtype(x):
+    # torch.nn.GELU raises for integer tensors too; computing in float32 and
+    # casting back would truncate the result silently.
+    if x.dtype not in _SUPPORTED:
+        names = ", ".join(str(d).removeprefix("torch.") for d in _SUPPORTED)
+        raise TypeError(f"GELU of a {str(x.dtype).removeprefix('torch.')} tensor: supported dtypes are {names}")
 
 
 def _cpu(name, *tensors):
@@ -55,6 +64,7 @@ def _apply(name, *tensors):
 class _GELUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, kernel):
+        _check_dtype(x)
         ctx.kernel = kernel
         ctx.save_for_backward(x)
         return _apply(kernel, x)

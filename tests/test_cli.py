@@ -61,12 +61,13 @@ def test_report_json_is_the_default_subcommand(tmp_path, capsys):
     assert all(0 <= r["max_ulp"] <= cli.CONTRACT_ULP and r["points"] > 1000 for r in rows)
 
     speed = {r["operation"]: r["ns_per_element"] for r in doc["throughput"]}
-    assert set(speed) == {"copy", "gelu", "gelu_tanh", "gelu_sigmoid"}
-    for op in ("gelu", "gelu_tanh", "gelu_sigmoid"):
+    every = set(cli.KERNELS) | {"gelu_backward", "gelu_tanh_backward", "gelu_sigmoid_backward"}
+    assert set(speed) == {"copy"} | every  # a line for each kernel
+    for op in every:
         assert speed[op]["gelu_numba"] > 0 and speed[op]["gelu_numba.parallel"] > 0
         if _has("scipy"):
             assert speed[op]["numpy+scipy"] > 0
-        if _has("torch"):
+        if _has("torch") and op in ("gelu", "gelu_tanh", "gelu_sigmoid", "gelu_backward", "gelu_tanh_backward"):
             assert speed[op]["torch"] > 0
 
     if _has("matplotlib"):
@@ -82,7 +83,7 @@ def test_report_text(tmp_path, capsys, monkeypatch):
     # (the JSON test runs them in full).
     table, throughput = cli.accuracy_table, cli.throughput
     monkeypatch.setattr(cli, "accuracy_table", lambda **kw: table(kernels=("gelu", "gelu_tanh_grad"), **kw))
-    monkeypatch.setattr(cli, "throughput", lambda: throughput(size=4096))
+    monkeypatch.setattr(cli, "throughput", lambda **kw: throughput(size=4096, **kw))
     status, out, _ = run(capsys, "report", "--plots", tmp_path)
     assert status == 0
     lines = out.splitlines()
@@ -101,7 +102,8 @@ def test_report_text(tmp_path, capsys, monkeypatch):
     assert all(float(r[2]) <= 2.0 for r in acc_rows)
     k = lines.index("Throughput, float32, 1M elements, ns/element (lower is better)")
     assert lines[k + 1].split()[:5] == ["operation", "dtype", "size", "ours", "ours"]
-    assert {ln.split()[0] for ln in lines[k + 3:k + 7]} == {"copy", "gelu", "gelu_tanh", "gelu_sigmoid"}
+    assert {ln.split()[0] for ln in lines[k + 3:k + 13]} == {"copy", *cli.KERNELS, "gelu_backward",
+                                                           "gelu_tanh_backward", "gelu_sigmoid_backward"}
     if _has("scipy"):
         assert "np+scipy" in lines[k + 1]
     assert any(ln.startswith("Plots: ") for ln in lines)
@@ -112,7 +114,7 @@ def test_report_names_the_missing_peer(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(bench, "available_peers", lambda: [])
     monkeypatch.setattr(cli, "accuracy_table", lambda **kw: [])
-    monkeypatch.setattr(cli, "throughput", lambda: [])
+    monkeypatch.setattr(cli, "throughput", lambda **kw: [])
     status, out, _ = run(capsys, "report", "--plots", tmp_path)
     assert status == 0
     assert "Not compared, not installed: scipy (pip install 'gelu-numba[report]'), torch" in out
@@ -303,6 +305,23 @@ def test_bad_usage(argv, capsys):
     assert status == 2
     assert out == ""
     assert err.count("\n") == 1 and err.strip() and "Traceback" not in err
+
+
+def test_unwritable_figure_directory_is_bad_usage(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for argv in (["plot", "--out", blocker / "sub"], ["report", "--plots", blocker]):
+        status, out, err = run(capsys, *argv)
+        assert status == 2 and out == ""  # report fails before any work
+        assert err.startswith("cannot write figures to ") and err.count("\n") == 1
+
+
+def test_range_takes_negative_numbers_in_exponent_form(capsys):
+    status, out, _ = run(capsys, "accuracy", "--exhaustive", "--range", "-1e-3", "-9.99e-4",
+                         "--kernel", "gelu", "--json")
+    assert status == 0
+    doc = json.loads(out)
+    assert doc["range"] == [-1e-3, -9.99e-4]
 
 
 def _cli(*argv):

@@ -41,6 +41,21 @@ def test_gelu_10_clips_value_and_gradient():
     g = act.grad(x)
     assert np.array_equal(g[-2:], [0.0, 0.0]) and np.array_equal(g[:4], gn.gelu_grad(x[:4]))
     assert np.array_equal(act.backward(2 * np.ones_like(x), x), 2 * g)
+    # On the clip's edge the gradient passes, as torch.clamp's does: gelu(10.0)
+    # rounds to 10.0 exactly.
+    assert act.forward(10.0) == 10.0 and act.grad(10.0) == 1.0
+    assert act.grad(-1e300) == 0.0 and act.grad(12.0) == 0.0
+
+
+def test_gelu_10_keeps_xarray_dims():
+    xr = pytest.importorskip("xarray")
+    act = gn.activation("gelu_10")
+    a = xr.DataArray(np.array([[-20.0, 0.5], [9.0, 11.0]], np.float32), dims=("batch", "feature"),
+                     coords={"batch": [1, 2]})
+    for b in (act.forward(a), act.grad(a), act.backward(xr.ones_like(a), a)):
+        assert isinstance(b, xr.DataArray) and b.dims == a.dims and b.dtype == np.float32
+        assert b.coords.equals(a.coords)
+    assert np.array_equal(act.grad(a).values, act.grad(a.values))
 
 
 def test_unknown_activation_lists_the_known_ones():
@@ -123,6 +138,9 @@ def test_torch_non_contiguous_half_and_module_repr():
         y = gelu(t.randn(7, dtype=dt))
         assert y.dtype == dt
     assert "approximate='sigmoid'" in repr(GELU("sigmoid"))
+    for dt in (t.int64, t.int32, t.bool, t.complex64):  # torch.nn.GELU refuses these too
+        with pytest.raises(TypeError, match="supported dtypes are float16, bfloat16, float32, float64"):
+            gelu(t.ones(3, dtype=dt))
     with pytest.raises(ValueError, match="approximate"):
         GELU("erf")
 
