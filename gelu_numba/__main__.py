@@ -207,7 +207,7 @@ def report(args):
     if missing:
         print(f"Not compared, not installed: {', '.join(missing)}")
     print()
-    print(f"Plots: {plots}")
+    print(f"Plots: {', '.join(plots) if isinstance(plots, list) else plots}")
     print(f"({time.perf_counter() - t0:.0f} s)")
     return _status(acc)
 

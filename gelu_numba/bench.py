@@ -307,7 +307,8 @@ SHORT = {"gelu_numba": "ours", "gelu_numba.parallel": "ours par", "gelu_numba.pa
 def format_table(rows):
     """A plain-text table: ns/element, and ours (parallel) / fastest peer."""
     present = [c for c in COLUMNS if any(c in r["ns_per_element"] for r in rows)]
-    head = f"{'operation':20} {'dtype':8} {'size':>5} " + " ".join(f"{SHORT[c]:>11}" for c in present) + f" {'ratio':>6}"
+    w = max([len("operation"), *(len(r["operation"]) for r in rows)])
+    head = f"{'operation':{w}} {'dtype':8} {'size':>5} " + " ".join(f"{SHORT[c]:>11}" for c in present) + f" {'ratio':>6}"
     lines = [head, "-" * len(head)]
     for r in rows:
         size = f"{r['size'] >> 20}M" if r["size"] >= 1 << 20 else str(r["size"])
@@ -315,5 +316,5 @@ def format_table(rows):
             f"{r['ns_per_element'][c]:11.3f}" if c in r["ns_per_element"] else f"{'':>11}" for c in present
         )
         ratio = f"{r['parallel_vs_fastest_peer']:6.2f}" if r["parallel_vs_fastest_peer"] else f"{'':>6}"
-        lines.append(f"{r['operation']:20} {r['dtype']:8} {size:>5} {cells} {ratio}")
+        lines.append(f"{r['operation']:{w}} {r['dtype']:8} {size:>5} {cells} {ratio}")
     return "\n".join(lines)
