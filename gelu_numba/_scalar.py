@@ -45,7 +45,10 @@ its noise being relative to d^2 S, not to f.
 Every region evaluates with its input clamped into its own interval, and NaN
 is replaced by zero up front: vectorised loops evaluate all regions for
 every element, and no lane may overflow, divide by zero or make a NaN
-(NumPy would report it as a floating-point warning).
+(NumPy would report it as a floating-point warning), nor underflow unless
+the result itself does (np.seterr(under="raise") would): saturated lanes
+compute at 0, terms that cannot change a rounded result are bounded at
+2^-90, and polynomials see 0 for arguments whose powers would underflow.
 """
 
 from . import _coeffs as C
