@@ -14,16 +14,18 @@ def main():
     y = gn.gelu_tanh(x)
     assert x.shape == y.shape and y.dtype == np.float32
     result = {"numpy": y.shape}
+    print(f"NumPy: {x.shape} {x.dtype} -> {y.shape} {y.dtype}")
     try:
         import torch
 
         from gelu_numba.torch import GELU
     except ImportError:
+        print("PyTorch: not installed, not tried (see README: 'PyTorch')")
         return result
     t = torch.randn(32, 10, 64)
     result["torch"] = tuple(GELU(approximate="tanh")(t).shape)
     assert result["torch"] == (32, 10, 64)
-    print(f"shapes kept: {result}")
+    print(f"PyTorch: {tuple(t.shape)} -> {result['torch']}")
     return result
 
 

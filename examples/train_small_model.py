@@ -7,8 +7,13 @@ optimiser: the loss curves agree to float tolerance.
 """
 
 import copy
+import sys
 
-import torch
+try:
+    import torch
+except ImportError:
+    sys.exit("train_small_model.py needs PyTorch, which is not installed: "
+             "pip install torch (a CPU-only build: see README, 'PyTorch')")
 
 from gelu_numba.torch import GELU
 

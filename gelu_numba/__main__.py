@@ -7,7 +7,8 @@
 
 ``--json`` on report, accuracy and bench prints one JSON document instead of
 tables.  Exit status: 0 on success, 1 if a measured accuracy breaks the
-contract, 2 on bad usage (with a one-line message).
+contract, 2 on bad usage or a request this machine cannot serve (``bench
+--gpu`` without a GPU), with a one-line message.
 """
 
 import argparse
@@ -33,28 +34,45 @@ class UsageError(Exception):
 
 
 class Progress:
-    """A one-line progress bar on stderr (silent when stderr is not a tty
-    unless forced)."""
+    """Progress on stderr.
 
-    def __init__(self, label, enabled=None, width=30):
+    On a terminal, a one-line bar redrawn in place; elsewhere (a log, a
+    pipe) one line when the work starts and one when it ends, so that a
+    redirected run still says what it is doing.  ``enabled=False`` silences
+    it (``--json``); ``enabled=True`` forces the bar.
+    """
+
+    def __init__(self, label, enabled=None, width=30, stream=None):
         self.label = label
         self.width = width
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.stream = stream or sys.stderr
+        tty = self.stream.isatty()
+        self.bar = tty if enabled is None else bool(enabled)
+        self.lines = enabled is None and not tty
         self.start = time.perf_counter()
+        self.started = False
 
     def __call__(self, fraction):
-        if not self.enabled:
+        elapsed = time.perf_counter() - self.start
+        if self.lines:
+            if not self.started:
+                self.started = True
+                self.stream.write(f"{self.label.strip()}: started\n")
+            if fraction >= 1:
+                self.stream.write(f"{self.label.strip()}: done in {elapsed:.0f} s\n")
+            self.stream.flush()
+            return
+        if not self.bar:
             return
         filled = int(round(fraction * self.width))
-        elapsed = time.perf_counter() - self.start
         eta = elapsed / fraction - elapsed if fraction > 0 else 0.0
-        sys.stderr.write(
+        self.stream.write(
             f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
             f"{100 * fraction:5.1f}%  {elapsed:6.0f}s elapsed, {eta:6.0f}s left"
         )
-        sys.stderr.flush()
+        self.stream.flush()
         if fraction >= 1:
-            sys.stderr.write("\n")
+            self.stream.write("\n")
 
 
 def _print_table(headers, rows, aligns=None):
@@ -148,6 +166,8 @@ def accuracy_table(kernels=KERNELS, dtypes=("float32", "float64"), target="cpu",
 
     out = []
     jobs = [(k, d) for k in kernels for d in dtypes if not (target == "same-precision" and d == "float64")]
+    if progress is not None:
+        progress(0.0)
     for i, (name, dtype) in enumerate(jobs):
         t = time.perf_counter()
         w = max_ulp_error(name, dtype, target=target, prec=prec)
@@ -167,60 +187,95 @@ def throughput(size=1 << 20, progress=None):
     return bench.table(results)
 
 
+def _x(value, dtype):
+    """An input as its format needs it: 9 significant digits identify a
+    float32, 17 a float64."""
+    return f"{value:.9g}" if dtype == "float32" else f"{value:.17g}"
+
+
+def _accuracy_rows(acc):
+    return [[r["kernel"], r["dtype"], f"{r['max_ulp']:.3f}", _x(r["at"], r["dtype"]), r["points"],
+             f"{r['seconds']:.1f}"] for r in acc]
+
+
+def _section(title):
+    print()
+    print(title)
+
+
 def report(args):
     t0 = time.perf_counter()
-    _output_directory(args.plots)  # a bad --plots fails now, not after a minute of work
+    plot_dir = _output_directory(args.plots)  # a bad --plots fails now, not after a minute of work
+    text = not args.json
     env = environment()
+    if text:
+        print(f"gelu_numba {env['gelu_numba']}: numba {env['numba']}, llvmlite {env['llvmlite']}, "
+              f"numpy {env['numpy']}, Python {env['python']}")
+        print(f"CPU {env['cpu']} ({', '.join(env['simd']) or 'no SIMD extensions found'}); "
+              f"{_plural(env['threads'], 'thread')}, threading layer {env['threading_layer']}")
+        print(f"CUDA: {env['cuda']}")
     x, rows = value_table()
-    acc = accuracy_table(progress=Progress("accuracy", enabled=not args.json and None))
-    speed = throughput(progress=Progress("throughput", enabled=not args.json and None))
-    plots = _plots_or_reason(args.plots)
+    if text:
+        _section("GELU next to ReLU (float64)")
+        names = list(rows)
+        _print_table(["x", *names], [[f"{xi:.2f}", *(f"{rows[n][i]:.6f}" for n in names)]
+                                     for i, xi in enumerate(x)], aligns=[">"] * (len(names) + 1))
+        sys.stdout.flush()
+    acc = accuracy_table(progress=Progress("accuracy", enabled=False if args.json else None))
+    if text:
+        _section(f"Accuracy against mpmath on the adversarial sample (contract: <= {CONTRACT_ULP:g} ulp)")
+        _print_table(["kernel", "dtype", "max ulp", "at x", "points", "seconds"], _accuracy_rows(acc))
+        sys.stdout.flush()
+    speed = throughput(progress=Progress("throughput", enabled=False if args.json else None))
+    from .bench import available_peers, format_table, legend
+
+    missing = [hint for peer, hint in (("numpy+scipy", f"scipy ({install_hint('report')})"),
+                                        ("torch", f"torch ({install_hint('torch')}; CPU-only: see README)"),
+                                        ("jax", "jax (pip install jax)"))
+               if peer not in available_peers()]
+    if text:
+        _section("Throughput, float32, 1M elements, ns/element (lower is better)")
+        print(format_table(speed))
+        print(legend(speed, threads=env["threads"]))
+        if missing:
+            print(f"Not compared, not installed: {', '.join(missing)}")
+        sys.stdout.flush()
+    plots, plots_note = _plots_or_reason(plot_dir)
     doc = {"environment": env, "x": x.tolist(), "values": {k: v.tolist() for k, v in rows.items()},
-           "accuracy": acc, "throughput": speed, "plots": plots, "seconds": time.perf_counter() - t0}
+           "accuracy": acc, "throughput": speed, "not_compared": missing, "plots": plots,
+           "plots_note": plots_note, "seconds": time.perf_counter() - t0}
     if args.json:
         json.dump(doc, sys.stdout, indent=2, default=str)
         print()
         return _status(acc)
-    print(f"gelu_numba {env['gelu_numba']}: numba {env['numba']}, llvmlite {env['llvmlite']}, "
-          f"numpy {env['numpy']}, Python {env['python']}")
-    print(f"CPU {env['cpu']} ({', '.join(env['simd']) or 'no SIMD extensions found'}); "
-          f"{env['threads']} threads, threading layer {env['threading_layer']}")
-    print(f"CUDA: {env['cuda']}")
     print()
-    print("GELU next to ReLU (float64)")
-    names = list(rows)
-    _print_table(["x", *names], [[f"{xi:.2f}", *(f"{rows[n][i]:.6f}" for n in names)] for i, xi in enumerate(x)],
-                 aligns=[">"] * (len(names) + 1))
-    print()
-    print(f"Accuracy against mpmath on the adversarial sample (contract: <= {CONTRACT_ULP:g} ulp)")
-    _print_table(["kernel", "dtype", "max ulp", "at x", "points", "seconds"],
-                 [[r["kernel"], r["dtype"], f"{r['max_ulp']:.3f}", f"{r['at']:.17g}", r["points"],
-                   f"{r['seconds']:.1f}"] for r in acc])
-    print()
-    print("Throughput, float32, 1M elements, ns/element (lower is better)")
-    from .bench import available_peers, format_table
-
-    print(format_table(speed))
-    missing = [hint for peer, hint in (("numpy+scipy", "scipy (pip install 'gelu-numba[report]')"),
-                                        ("torch", "torch (pip install torch)"))
-               if peer not in available_peers()]
-    if missing:
-        print(f"Not compared, not installed: {', '.join(missing)}")
-    print()
-    print(f"Plots: {', '.join(plots) if isinstance(plots, list) else plots}")
+    if plots:
+        print(f"Plots, in {os.path.abspath(plot_dir)}:")
+        for p in plots:
+            print(f"  {p}")
+    else:
+        print(f"Plots: {plots_note}")
     print(f"({time.perf_counter() - t0:.0f} s)")
     return _status(acc)
 
 
+def _plural(n, word):
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def install_hint(extra):
+    """How to install an optional extra: from a checkout (the package is not
+    on PyPI)."""
+    return f'pip install ".[{extra}]" in a gelu_numba checkout'
+
+
 def _plots_or_reason(out_dir):
+    """(absolute paths written, None) or ([], why not)."""
     try:
         from . import plots
-    except ImportError:
-        return "not written: install matplotlib (pip install 'gelu-numba[plot]')"
-    try:
-        return [str(p) for p in plots.write_all(out_dir)]
     except ImportError as exc:
-        return f"not written: {exc}"
+        return [], f"not written: {exc}"
+    return [os.path.abspath(p) for p in plots.write_all(out_dir)], None
 
 
 def _status(acc):
@@ -252,9 +307,7 @@ def accuracy(args):
     else:
         print(f"Worst error against mpmath on the adversarial sample, target {args.target} "
               f"(contract: <= {CONTRACT_ULP:g} ulp)")
-        _print_table(["kernel", "dtype", "max ulp", "at x", "points", "seconds"],
-                     [[r["kernel"], r["dtype"], f"{r['max_ulp']:.3f}", f"{r['at']:.17g}", r["points"],
-                       f"{r['seconds']:.1f}"] for r in acc])
+        _print_table(["kernel", "dtype", "max ulp", "at x", "points", "seconds"], _accuracy_rows(acc))
     return _status(acc)
 
 
@@ -267,11 +320,12 @@ def _exhaustive(args, kernels):
         t = time.perf_counter()
         w = exhaustive_float32(name, target=target, chunk=args.chunk, interval=args.range,
                                progress=Progress(f"{name:18}", enabled=None if not args.json else False))
+        checked = name in FORWARD and (args.range is None or args.range[1] >= MINIMUM[variant_of(name)])
         rows.append({"kernel": name, "dtype": "float32", "max_ulp": w.max_ulp, "at": w.at, "points": w.points,
-                     "monotonic_violations": len(w.monotonic_violations),
-                     "first_violations": w.monotonic_violations[:5],
-                     "monotonicity_checked": name in FORWARD and (args.range is None
-                                                                  or args.range[1] >= MINIMUM[variant_of(name)]),
+                     # None where not checked: a derivative, or a range below the minimum
+                     "monotonic_violations": len(w.monotonic_violations) if checked else None,
+                     "first_violations": w.monotonic_violations[:5] if checked else None,
+                     "monotonicity_checked": checked,
                      "seconds": time.perf_counter() - t})
     if args.json:
         json.dump({"target": args.target, "sample": "exhaustive", "range": args.range, "accuracy": rows},
@@ -311,23 +365,34 @@ def _size(text):
 
 
 def bench_command(args):
+    import numba
+
     from . import bench
 
     if args.gpu:
         return _gpu_bench(args)
     if args.threads < 1:
-        raise UsageError("--threads must be at least 1")
-    results = bench.run(sizes=args.size, dtypes=args.dtype or ("float32", "float64"), threads=args.threads,
-                        operations=args.operation or bench.HEADLINE,
-                        progress=Progress("bench", enabled=None if not args.json else False))
+        raise UsageError("gelu-numba bench: --threads must be at least 1")
+    available = numba.config.NUMBA_NUM_THREADS
+    threads = min(args.threads, available)
+    if threads < args.threads:
+        print(f"gelu-numba bench: --threads {args.threads} is more than the {_plural(available, 'thread')} "
+              f"Numba started with (NUMBA_NUM_THREADS, by default the CPU count); using {threads}",
+              file=sys.stderr)
+    results = bench.run(sizes=args.size, dtypes=args.dtype or ("float32", "float64"), threads=threads,
+                        operations=args.operation or bench.HEADLINE, data=args.data,
+                        progress=Progress("bench", enabled=False if args.json else None))
     rows = bench.table(results)
     if args.json:
-        json.dump({"threads": args.threads, "peers": bench.available_peers(), "rows": rows}, sys.stdout, indent=2)
+        json.dump({"threads": threads, "threads_requested": args.threads, "data": args.data,
+                   "environment": bench.environment(), "peers": bench.available_peers(), "rows": rows},
+                  sys.stdout, indent=2)
         print()
         return 0
-    print(f"ns/element, best of several calls, {args.threads} threads; ratio = ours (parallel) / fastest of "
-          f"torch and jax (below 1.00 is faster). Peers found: {', '.join(bench.available_peers()) or 'none'}")
+    print(f"ns/element, {args.data} data, {_plural(threads, 'thread')}; peers found: "
+          f"{', '.join(bench.peer_versions()) or 'none'}")
     print(bench.format_table(rows))
+    print(bench.legend(rows, threads=threads))
     return 0
 
 
@@ -335,10 +400,10 @@ def _gpu_bench(args):
     from . import gpu_bench
 
     try:
-        result = gpu_bench.run(progress=Progress("gpu bench", enabled=None if not args.json else False))
+        result = gpu_bench.run(progress=Progress("gpu bench", enabled=False if args.json else None))
     except RuntimeError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+        # Not a broken contract (exit 1) but a request this machine cannot serve.
+        raise UsageError(f"gelu-numba bench --gpu: {exc}") from None
     if args.json:
         json.dump(result, sys.stdout, indent=2)
         print()
@@ -363,12 +428,13 @@ def _output_directory(path):
 
 
 def plot_command(args):
+    out = _output_directory(args.out)  # a bad directory is bad usage, matplotlib or not
     try:
         from . import plots
     except ImportError as exc:
-        raise UsageError(f"plots need matplotlib: pip install 'gelu-numba[plot]' ({exc})") from None
-    for path in plots.write_all(_output_directory(args.out)):
-        print(path)
+        raise UsageError(f"gelu-numba plot: {exc}") from None
+    for path in plots.write_all(out):
+        print(os.path.abspath(path))
     return 0
 
 
@@ -386,46 +452,85 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+#: Where the report and ``plot`` write their figures, relative to the
+#: current directory.
+PLOT_DIR = "gelu_numba_plots"
+JSON_HELP = "print one JSON document instead of tables"
+
+
+class _Help(argparse.HelpFormatter):
+    """Help that states each option's default, where it has one to state."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.option_strings and "default" not in text
+                and action.default not in (None, False, argparse.SUPPRESS)):
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser():
-    parser = _Parser(prog="gelu-numba", description="Accurate GELU kernels: report, accuracy, benchmarks, plots.")
+    fmt = _Help
+    parser = _Parser(prog="gelu-numba", formatter_class=fmt,
+                     description="Accurate GELU kernels: report, accuracy, benchmarks, plots.",
+                     epilog="Exit status: 0 success; 1 a measured error breaks the accuracy contract; "
+                            "2 bad usage, or a request this machine cannot serve (bench --gpu without a GPU).")
     parser.add_argument("--version", action="version", version=f"gelu_numba {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    p = sub.add_parser("report", help="environment, values next to ReLU, accuracy and speed (the default)")
-    p.add_argument("--json", action="store_true", help="one JSON document instead of tables")
-    p.add_argument("--plots", default="gelu_numba_plots", metavar="DIR", help="where to write the figures")
+    p = sub.add_parser("report", formatter_class=fmt,
+                       help="environment, values next to ReLU, accuracy and speed (the default)")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    p.add_argument("--plots", default=PLOT_DIR, metavar="DIR",
+                   help="where to write the figures (created if missing; relative to the current directory)")
     p.set_defaults(func=report)
 
-    p = sub.add_parser("accuracy", help="ulp error tables against mpmath (or all float32 inputs)")
+    p = sub.add_parser("accuracy", formatter_class=fmt,
+                       help="ulp error tables against mpmath (or all float32 inputs)")
     p.add_argument("--exhaustive", action="store_true", help="every float32 input, with monotonicity (minutes)")
     p.add_argument("--range", type=float, nargs=2, metavar=("LO", "HI"),
                    help="with --exhaustive: only the float32 inputs in [LO, HI]")
-    p.add_argument("--dtype", action="append", choices=("float32", "float64"))
-    p.add_argument("--kernel", action="append", choices=KERNELS)
+    p.add_argument("--dtype", action="append", choices=("float32", "float64"),
+                   help="repeatable; default: both, or float32 with --exhaustive")
+    p.add_argument("--kernel", action="append", choices=KERNELS, help="repeatable; default: all six")
     p.add_argument("--target", default="cpu", choices=("cpu", "same-precision"),
                    help="same-precision: float32 computed in float32, the CUDA kernels' arithmetic")
     p.add_argument("--chunk", type=_size, default=1 << 22, help=argparse.SUPPRESS)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=accuracy)
 
-    p = sub.add_parser("bench", help="ns/element next to PyTorch, JAX and NumPy+SciPy")
-    p.add_argument("--size", type=_size, nargs="+", default=[1 << 20, 1 << 24], help="elements (e.g. 1M 16M)")
-    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
-    p.add_argument("--dtype", action="append", choices=("float32", "float64"))
+    from .bench import DATA
+
+    p = sub.add_parser("bench", formatter_class=fmt, help="ns/element next to PyTorch, JAX and NumPy+SciPy")
+    p.add_argument("--size", type=_size, nargs="+", default=[1 << 20, 1 << 24], metavar="N",
+                   help="elements, e.g. 4096 64K 1M 16M (default: 1M 16M)")
+    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
+                   help="threads for ours and PyTorch, at most Numba's NUMBA_NUM_THREADS")
+    p.add_argument("--data", default="normal", choices=tuple(DATA),
+                   help="; ".join(f"{k}: {v}" for k, v in DATA.items()))
+    p.add_argument("--dtype", action="append", choices=("float32", "float64"),
+                   help="repeatable; default: both")
     p.add_argument("--operation", action="append", choices=[o[0] for o in OPERATIONS],
-                   help="default: gelu, gelu_tanh, gelu_sigmoid, gelu_backward, gelu_tanh_backward")
-    p.add_argument("--gpu", action="store_true", help="the CUDA kernels: GB/s next to a device copy")
-    p.add_argument("--json", action="store_true")
+                   help="repeatable; default: gelu, gelu_tanh, gelu_sigmoid, gelu_backward, gelu_tanh_backward")
+    p.add_argument("--gpu", action="store_true",
+                   help="the CUDA kernels: GB/s next to a device copy (exit 2 without a GPU)")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=bench_command)
 
-    p = sub.add_parser("plot", help="PNG figures (needs matplotlib)")
-    p.add_argument("--out", default="gelu_numba_plots", metavar="DIR")
+    p = sub.add_parser("plot", formatter_class=fmt, help="PNG figures (needs matplotlib)")
+    p.add_argument("--out", default=PLOT_DIR, metavar="DIR",
+                   help="where to write the figures (created if missing; relative to the current directory)")
     p.set_defaults(func=plot_command)
     return parser
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if hasattr(sys.stdout, "reconfigure"):
+        try:  # each table as soon as it is measured, also into a pipe or file
+            sys.stdout.reconfigure(line_buffering=True)
+        except (ValueError, OSError):
+            pass
     parser = build_parser()
     try:
         if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):

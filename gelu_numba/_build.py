@@ -93,7 +93,24 @@ def ufunc(name, target="cpu"):
         [None] * len(loops), tuple(loops), _internal.PyUFunc_None,
     )
     _plain_outputs(f)
+    if target != "same-precision":
+        _set_module(f, "gelu_numba.parallel" if target == "parallel" else "gelu_numba")
     return f
+
+
+def _set_module(f, module):
+    """Name the module that pickle finds the ufunc in.
+
+    NumPy pickles a ufunc by name and, without ``__module__``, looks for it
+    in every module of ``sys.modules``: slow, and it imports deprecated
+    modules (mpmath 1.4's ``rational`` warns).  NumPy 2 ufuncs take the
+    attribute; older ones keep the search.  The same-precision target is not
+    public: it keeps the search, which finds no module and fails, as it should.
+    """
+    try:
+        f.__module__ = module
+    except (AttributeError, TypeError):
+        pass
 
 
 class _UFuncHead(ctypes.Structure):

@@ -1,8 +1,9 @@
 """Activation names as model configs write them.
 
 ``"activation_function"`` / ``"hidden_act"`` in a Hugging Face config names one
-of a handful of GELU variants (transformers' ``ACT2FN``).  Each resolves here
-to an :class:`Activation` built on this package's ufuncs:
+of a handful of GELU variants (transformers' ``ACT2CLS``; the GELU family of
+transformers 5.24.0, :data:`TRANSFORMERS_VERSION`, all nine of them).  Each
+resolves here to an :class:`Activation` built on this package's ufuncs:
 
 ==================  ===========================================  ==========
 name                what the name means                          kernel
@@ -12,6 +13,7 @@ gelu_python         x Phi(x), written out in Python              gelu
 gelu_new            0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))  gelu_tanh
 gelu_fast           the same, factored as x*0.79788*(1+0.044715x^2)  gelu_tanh
 gelu_pytorch_tanh   torch's approximate='tanh'                   gelu_tanh
+gelu_python_tanh    the tanh form, written out in Python         gelu_tanh
 gelu_accurate       the tanh form again (an older name)          gelu_tanh
 quick_gelu          x sigmoid(1.702 x)                           gelu_sigmoid
 gelu_10             x Phi(x) clipped to [-10, 10]                gelu
@@ -23,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Activation", "activation", "NAMES"]
+__all__ = ["Activation", "activation", "NAMES", "TRANSFORMERS_VERSION"]
 
 _KERNEL = {
     "gelu": "gelu",
@@ -31,11 +33,14 @@ _KERNEL = {
     "gelu_new": "gelu_tanh",
     "gelu_fast": "gelu_tanh",
     "gelu_pytorch_tanh": "gelu_tanh",
+    "gelu_python_tanh": "gelu_tanh",
     "gelu_accurate": "gelu_tanh",
     "quick_gelu": "gelu_sigmoid",
     "gelu_10": "gelu",
 }
 NAMES = tuple(_KERNEL)
+#: The transformers release whose activation table NAMES follows.
+TRANSFORMERS_VERSION = "5.24.0"
 _CLIP = {"gelu_10": (-10.0, 10.0)}
 
 

@@ -1,17 +1,21 @@
 """Side-by-side timings: gelu_numba next to PyTorch, JAX and NumPy+SciPy.
 
-    python -m gelu_numba bench [--size 1M 16M] [--threads 2] [--json]
+    python -m gelu_numba bench [--size 1M 16M] [--threads 2] [--data normal|tail] [--json]
 
-Every implementation runs in the same process on the same input (standard
-normal values), writes into a preallocated output where the library allows
-it, and is timed as the best of several calls after a warm-up call (JIT
-compilation and first-touch page faults excluded).  Results are ns per
-element; a ratio is ours / theirs, so below 1.0 means faster.  Peers that
-are not installed are left out; JAX runs with float64 enabled so that the
-float64 rows compare like with like.
+Every implementation runs in the same process on the same input (see
+:data:`DATA`), writes into a preallocated output where the library allows
+it, and is timed after a warm-up call (JIT compilation and first-touch page
+faults excluded).  The implementations of one row are timed in interleaved
+rounds (each called once per round, for about ``budget`` seconds each), so
+that a slow spell of a shared machine falls on all of them alike, and each
+figure is the best round.  Results are ns per element; a ratio is ours /
+theirs, so below 1.0 means faster.  Peers that are not installed are left
+out; JAX runs with float64 enabled so that the float64 rows compare like with
+like.
 """
 
 import math
+import os
 import time
 from dataclasses import dataclass
 
@@ -35,6 +39,25 @@ OPERATIONS = (
 )
 HEADLINE = tuple(o[0] for o in OPERATIONS[:5])
 
+#: The input data sets: x, with dy standard normal for the backward kernels.
+DATA = {
+    "normal": "x ~ N(0, 3^2)",
+    "tail": "|x| uniform in [5, 12] (float32) or [5, 30] (float64), random signs",
+}
+
+
+def make_data(kind, size, dtype, rng):
+    """x for data set `kind` (see :data:`DATA`)."""
+    if kind == "normal":
+        x = 3.0 * rng.standard_normal(size)
+    elif kind == "tail":
+        hi = 12.0 if np.dtype(dtype) == np.float32 else 30.0
+        x = rng.uniform(5.0, hi, size) * rng.choice((-1.0, 1.0), size)
+    else:
+        raise ValueError(f"unknown data {kind!r}; use one of {', '.join(DATA)}")
+    return x.astype(dtype)
+
+
 OURS = ("gelu_numba", "gelu_numba.parallel")
 PEERS = ("torch", "jax", "numpy+scipy")
 
@@ -45,21 +68,33 @@ class Timing:
     dtype: str
     size: int
     implementation: str
-    ns_per_element: float
+    ns_per_element: float  # the best round
+    median_ns: float = math.nan  # the median round: how noisy the best is
 
 
-def _best_time(fn, size, budget=0.6, min_repeats=3, max_repeats=200):
-    """Best ns/element over repeated calls for about `budget` seconds."""
-    fn()  # warm-up: compilation, page faults
-    best = math.inf
-    start = time.perf_counter()
-    repeats = 0
-    while repeats < min_repeats or (time.perf_counter() - start < budget and repeats < max_repeats):
-        t = time.perf_counter()
+def _interleaved(fns, size, budget=0.6, min_rounds=5, max_rounds=200):
+    """{name: (best, median) ns/element} over rounds that call each fn once.
+
+    Each fn is called once first (compilation, page faults); then rounds run
+    until about `budget` seconds per fn have passed.
+    """
+    for fn in fns.values():
         fn()
-        best = min(best, time.perf_counter() - t)
-        repeats += 1
-    return best / size * 1e9
+    samples = {name: [] for name in fns}
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < min_rounds or (time.perf_counter() - start < budget * len(fns) and rounds < max_rounds):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t)
+        rounds += 1
+    return {name: (min(v) / size * 1e9, float(np.median(v)) / size * 1e9) for name, v in samples.items()}
+
+
+def _best_time(fn, size, budget=0.6):
+    """Best ns/element of one fn (see :func:`_interleaved`)."""
+    return _interleaved({"fn": fn}, size, budget)["fn"][0]
 
 
 # --------------------------------------------------------------------------
@@ -234,12 +269,51 @@ def available_peers():
     return found
 
 
+def peer_versions():
+    """'torch 2.14.1', ... for the peers found."""
+    import importlib
+
+    out = []
+    for name in available_peers():
+        module = importlib.import_module("scipy" if name == "numpy+scipy" else name)
+        label = f"numpy {np.__version__} + scipy" if name == "numpy+scipy" else name
+        out.append(f"{label} {module.__version__}")
+    return out
+
+
+def environment():
+    """What a figure depends on: CPU, versions, threads, date."""
+    import datetime
+    import platform
+
+    import numba
+
+    from . import __version__
+
+    try:
+        import llvmlite.binding as llvm
+
+        cpu = llvm.get_host_cpu_name()
+    except Exception:  # noqa: BLE001 (informational only)
+        cpu = "unknown"
+    model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), model)
+    except OSError:
+        pass
+    return {"date": datetime.date.today().isoformat(), "cpu": f"{model} ({cpu})",
+            "cores": os.cpu_count(), "python": platform.python_version(), "gelu_numba": __version__,
+            "numpy": np.__version__, "numba": numba.__version__, "peers": peer_versions()}
+
+
 def run(sizes=(1 << 20, 1 << 24), dtypes=("float32", "float64"), threads=2,
-        operations=HEADLINE, progress=None, budget=0.6):
+        operations=HEADLINE, progress=None, budget=0.6, data="normal"):
     """Time every implementation; returns a list of :class:`Timing`.
 
     `operations` are labels from :data:`OPERATIONS` (None: all of them);
-    `budget` is roughly the seconds spent timing each implementation.
+    `budget` is roughly the seconds spent timing each implementation;
+    `data` a key of :data:`DATA`.
     """
     import numba
 
@@ -254,13 +328,16 @@ def run(sizes=(1 << 20, 1 << 24), dtypes=("float32", "float64"), threads=2,
     results = []
     steps = len(sizes) * len(dtypes) * len(ops)
     done = 0
+    if progress is not None:
+        progress(0.0)
     rng = np.random.default_rng(0)
     for size in sizes:
         for dtype in dtypes:
-            x = rng.standard_normal(size).astype(dtype)
+            x = make_data(data, size, dtype, rng)
             dy = rng.standard_normal(size).astype(dtype)
             out = np.empty_like(x)
-            results.append(Timing("copy", dtype, size, "np.copyto", _best_time(_copy(x, out), size, budget)))
+            best, median = _interleaved({"np.copyto": _copy(x, out)}, size, budget)["np.copyto"]
+            results.append(Timing("copy", dtype, size, "np.copyto", best, median))
             for label, op, approximate, backward in ops:
                 d = dy if backward else None
                 impls = {
@@ -272,9 +349,9 @@ def run(sizes=(1 << 20, 1 << 24), dtypes=("float32", "float64"), threads=2,
                     "jax": _jax(approximate, x, d),
                     "numpy+scipy": _numpy_scipy(op, x, d, out),
                 }
-                for name, fn in impls.items():
-                    if fn is not None:
-                        results.append(Timing(label, dtype, size, name, _best_time(fn, size, budget)))
+                impls = {k: v for k, v in impls.items() if v is not None}
+                for name, (best, median) in _interleaved(impls, size, budget).items():
+                    results.append(Timing(label, dtype, size, name, best, median))
                 done += 1
                 if progress is not None:
                     progress(done / steps)
@@ -284,15 +361,17 @@ def run(sizes=(1 << 20, 1 << 24), dtypes=("float32", "float64"), threads=2,
 def table(results):
     """Rows (operation, dtype, size) with ns/element per implementation and
     the ratio of gelu_numba.parallel to the fastest of torch and jax."""
-    rows = {}
+    rows, medians = {}, {}
     for r in results:
         rows.setdefault((r.operation, r.dtype, r.size), {})[r.implementation] = r.ns_per_element
+        medians.setdefault((r.operation, r.dtype, r.size), {})[r.implementation] = r.median_ns
     out = []
     for (op, dtype, size), cells in rows.items():
         peers = [cells[p] for p in ("torch", "jax") if p in cells]
         ours = cells.get("gelu_numba.parallel")
         ratio = ours / min(peers) if peers and ours else None
         out.append({"operation": op, "dtype": dtype, "size": size, "ns_per_element": cells,
+                    "median_ns_per_element": medians.get((op, dtype, size), {}),
                     "parallel_vs_fastest_peer": ratio})
     return out
 
@@ -315,6 +394,36 @@ def format_table(rows):
         cells = " ".join(
             f"{r['ns_per_element'][c]:11.3f}" if c in r["ns_per_element"] else f"{'':>11}" for c in present
         )
-        ratio = f"{r['parallel_vs_fastest_peer']:6.2f}" if r["parallel_vs_fastest_peer"] else f"{'':>6}"
+        ratio = f"{r['parallel_vs_fastest_peer']:6.2f}" if r["parallel_vs_fastest_peer"] else f"{'-':>6}"
         lines.append(f"{r['operation']:{w}} {r['dtype']:8} {size:>5} {cells} {ratio}")
+    return "\n".join(lines)
+
+
+def noise(rows):
+    """The median over all cells of (median round / best round - 1)."""
+    spreads = [r["median_ns_per_element"][c] / v - 1 for r in rows for c, v in r["ns_per_element"].items()
+               if c in r.get("median_ns_per_element", {}) and v > 0]
+    return float(np.median(spreads)) if spreads else math.nan
+
+
+def legend(rows, threads):
+    """What the columns of :func:`format_table` mean, and how far to trust them."""
+    present = [c for c in COLUMNS if any(c in r["ns_per_element"] for r in rows)]
+    meaning = {
+        "gelu_numba": "ours: gelu_numba, serial, out=",
+        "gelu_numba.parallel": f"ours par: gelu_numba.parallel, {threads} thread{'s' * (threads != 1)}, out=",
+        "gelu_numba.parallel (allocating)": "ours alloc: gelu_numba.parallel, a new output each call",
+        "torch": "torch: PyTorch, out=", "torch (allocating)": "torch alloc: F.gelu, a new output",
+        "jax": "jax: jax.jit, output allocated by XLA", "numpy+scipy": "np+scipy: the NumPy/SciPy expression",
+        "np.copyto": "copyto: np.copyto of the input (memory speed)",
+    }
+    lines = ["; ".join(meaning[c] for c in present) + "."]
+    if any(c in ("torch", "jax") for c in present):
+        lines.append("ratio: ours par / the faster of torch and jax (below 1.00: ours is faster).")
+    else:
+        lines.append("ratio: - (neither torch nor jax is installed to compare with).")
+    n = noise(rows)
+    spread = f"the median round was {100 * n:.0f} % slower than the best here; " if n == n else ""
+    lines.append(f"Each figure is the best of interleaved rounds; {spread}on a shared machine figures "
+                 "move up to 20 % from run to run, so compare within one run.")
     return "\n".join(lines)

@@ -77,7 +77,7 @@ def describe():
     """One line: which GPU the kernels would run on, or why none."""
     cuda = _cuda_module()
     if cuda is None:
-        return "not usable: numba-cuda is not installed (pip install 'gelu-numba[cuda]')"
+        return 'not usable: numba-cuda is not installed (pip install ".[cuda]" in a gelu_numba checkout)'
     if _sim_flag():
         return "CUDA simulator (NUMBA_ENABLE_CUDASIM=1): kernels run as Python"
     if not is_available():

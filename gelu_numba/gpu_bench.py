@@ -19,7 +19,7 @@ def _require_gpu():
     from . import gpu
 
     if not gpu.is_available():
-        raise RuntimeError(f"no GPU benchmark: {gpu.describe()}")
+        raise RuntimeError(f"no GPU to benchmark here ({gpu.describe()})")
     from numba import cuda
 
     return gpu, cuda

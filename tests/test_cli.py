@@ -9,6 +9,7 @@ import json
 import pathlib
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -73,9 +74,10 @@ def test_report_json_is_the_default_subcommand(tmp_path, capsys):
     if _has("matplotlib"):
         assert [pathlib.Path(p).name for p in doc["plots"]] == [
             "gelu_vs_relu.png", "derivatives.png", "approximation_error.png", "ulp_error.png"]
-        assert all(pathlib.Path(p).parent == tmp_path for p in doc["plots"])
+        assert all(pathlib.Path(p).parent == tmp_path and pathlib.Path(p).is_absolute() for p in doc["plots"])
+        assert doc["plots_note"] is None
     else:
-        assert "pip install" in doc["plots"]
+        assert doc["plots"] == [] and 'pip install ".[plot]"' in doc["plots_note"]
 
 
 def test_report_text(tmp_path, capsys, monkeypatch):
@@ -117,7 +119,9 @@ def test_report_names_the_missing_peer(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli, "throughput", lambda **kw: [])
     status, out, _ = run(capsys, "report", "--plots", tmp_path)
     assert status == 0
-    assert "Not compared, not installed: scipy (pip install 'gelu-numba[report]'), torch" in out
+    assert ('Not compared, not installed: scipy (pip install ".[report]" in a gelu_numba checkout), '
+            'torch (pip install ".[torch]" in a gelu_numba checkout; CPU-only: see README), jax') in out
+    assert "ratio: - (neither torch nor jax is installed" in out
 
 
 # --------------------------------------------------------------------------
@@ -208,7 +212,9 @@ def test_bench_json(capsys):
                          "--operation", "gelu_backward", "--threads", "1", "--json")
     assert status == 0
     doc = json.loads(out)
-    assert doc["threads"] == 1
+    assert doc["threads"] == 1 and doc["threads_requested"] == 1 and doc["data"] == "normal"
+    env = doc["environment"]
+    assert env["date"] and env["cpu"] and env["numba"] and isinstance(env["peers"], list)
     rows = {r["operation"]: r for r in doc["rows"]}
     assert set(rows) == {"copy", "gelu", "gelu_backward"}
     assert all(r["size"] == 4096 and r["dtype"] == "float32" for r in doc["rows"])
@@ -230,10 +236,39 @@ def test_bench_text(capsys):
     status, out, _ = run(capsys, "bench", "--size", "2K", "--dtype", "float64", "--operation", "gelu_tanh")
     assert status == 0
     lines = out.splitlines()
-    assert lines[0].startswith("ns/element, best of several calls, ") and "Peers found:" in lines[0]
+    assert lines[0].startswith("ns/element, normal data, 2 threads; peers found: ")
     assert lines[1].split()[:4] == ["operation", "dtype", "size", "ours"]
     assert lines[3].split()[:3] == ["copy", "float64", "2048"]
     assert lines[4].split()[:3] == ["gelu_tanh", "float64", "2048"]
+    assert lines[5].startswith("ours: gelu_numba, serial, out=; ours par: gelu_numba.parallel, 2 threads")
+    assert lines[6].startswith("ratio: ") and "best of interleaved rounds" in lines[7]
+
+
+def test_bench_threads_are_capped_out_loud(capsys):
+    import numba
+
+    many = numba.config.NUMBA_NUM_THREADS + 97
+    status, out, err = run(capsys, "bench", "--size", "2K", "--dtype", "float32", "--operation", "gelu",
+                           "--threads", many, "--json")
+    assert status == 0
+    doc = json.loads(out)
+    assert doc["threads"] == numba.config.NUMBA_NUM_THREADS and doc["threads_requested"] == many
+    assert err.startswith(f"gelu-numba bench: --threads {many} is more than the ")
+    status, out, _ = run(capsys, "bench", "--size", "2K", "--dtype", "float32", "--operation", "gelu",
+                         "--threads", "1")
+    assert "normal data, 1 thread;" in out.splitlines()[0]
+
+
+def test_bench_tail_data():
+    from gelu_numba import bench
+
+    rng = np.random.default_rng(1)
+    for dtype, hi in (("float32", 12), ("float64", 30)):
+        x = bench.make_data("tail", 10_000, dtype, rng)
+        assert x.dtype == dtype and np.all((np.abs(x) >= 5) & (np.abs(x) <= hi))
+        assert 0.4 < np.mean(x < 0) < 0.6
+    x = bench.make_data("normal", 100_000, "float64", rng)
+    assert 2.9 < x.std() < 3.1 and abs(x.mean()) < 0.05
 
 
 def test_bench_gpu_without_a_gpu_says_so(capsys):
@@ -242,8 +277,8 @@ def test_bench_gpu_without_a_gpu_says_so(capsys):
     if gpu.is_available():
         pytest.skip("a GPU is present: the GPU benchmark runs (tests/test_gpu_cuda.py)")
     status, out, err = run(capsys, "bench", "--gpu")
-    assert status == 1 and out == ""
-    assert err.startswith("no GPU benchmark: ") and err.count("\n") == 1
+    assert status == 2 and out == ""  # a request this machine cannot serve, not a broken contract
+    assert err.startswith("gelu-numba bench --gpu: no GPU to benchmark here (") and err.count("\n") == 1
 
 
 # --------------------------------------------------------------------------
@@ -257,6 +292,7 @@ def test_plot_writes_four_pictures(tmp_path, capsys):
     status, out, _ = run(capsys, "plot", "--out", tmp_path)
     assert status == 0
     paths = [pathlib.Path(p) for p in out.splitlines()]
+    assert all(p.is_absolute() for p in paths)
     assert [p.name for p in paths] == ["gelu_vs_relu.png", "derivatives.png", "approximation_error.png",
                                        "ulp_error.png"]
     for p in paths:
@@ -272,8 +308,9 @@ def test_plot_without_matplotlib_names_the_extra(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
     status, out, err = run(capsys, "plot", "--out", tmp_path)
     assert status == 2 and out == ""
-    assert "pip install 'gelu-numba[plot]'" in err and err.count("\n") == 1
-    assert "pip install 'gelu-numba[plot]'" in cli._plots_or_reason(tmp_path)
+    assert err == 'gelu-numba plot: plots need matplotlib: pip install ".[plot]" in a gelu_numba checkout, ' \
+                  'or pip install matplotlib\n'
+    assert cli._plots_or_reason(tmp_path) == ([], "not written: " + err.split(": ", 1)[1].strip())
     assert not list(tmp_path.iterdir())
 
 
@@ -307,7 +344,11 @@ def test_bad_usage(argv, capsys):
     assert err.count("\n") == 1 and err.strip() and "Traceback" not in err
 
 
-def test_unwritable_figure_directory_is_bad_usage(tmp_path, capsys):
+def test_unwritable_figure_directory_is_bad_usage(tmp_path, capsys, monkeypatch):
+    # Checked before anything else, matplotlib or not.
+    monkeypatch.delitem(sys.modules, "gelu_numba.plots", raising=False)
+    monkeypatch.delattr(gelu_numba, "plots", raising=False)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     for argv in (["plot", "--out", blocker / "sub"], ["report", "--plots", blocker]):
@@ -342,6 +383,15 @@ def test_version_and_help():
     assert r.returncode == 0
     for sub in ("report", "accuracy", "bench", "plot"):
         assert sub in r.stdout
+    assert "2 bad" in r.stdout.replace("\n", " ")
+    for sub, expected in (("plot", "(default: gelu_numba_plots)"), ("report", "(default: gelu_numba_plots)"),
+                          ("bench", "(default: normal)"), ("accuracy", "(default: cpu)")):
+        r = _cli(sub, "--help")
+        text = " ".join(r.stdout.split())
+        assert r.returncode == 0 and expected in text, sub
+        assert "(default: None)" not in text and "(default: False)" not in text
+        if sub != "plot":
+            assert "--json print one JSON document instead of tables" in text
 
 
 def test_console_script():
@@ -350,6 +400,57 @@ def test_console_script():
         pytest.skip("gelu-numba console script not installed in this environment (pip install .)")
     r = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == f"gelu_numba {gelu_numba.__version__}"
+
+
+def test_report_prints_each_section_as_it_is_measured(tmp_path):
+    # Redirected to a pipe, the report's first tables arrive before the
+    # accuracy sweep is done, and stderr says what is running.
+    code = ("import sys, time; from gelu_numba import __main__ as cli; "
+            "t = cli.accuracy_table; cli.accuracy_table = lambda **kw: (time.sleep(30), t(kernels=('gelu',), **kw))[1]; "
+            "cli.throughput = lambda **kw: []; "
+            f"sys.exit(cli.main(['report', '--plots', {str(tmp_path)!r}]))")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, cwd=ROOT)
+    try:
+        first = p.stdout.readline()
+        t_first = time.monotonic()
+        out, err = p.communicate(timeout=300)
+        waited = time.monotonic() - t_first
+    finally:
+        p.kill()
+    assert first.startswith("gelu_numba ") and waited > 20  # printed before the sleeping accuracy step
+    assert "accuracy: started" in err and "accuracy: done in" in err
+    assert p.returncode == 0
+
+
+def test_progress_lines_when_not_a_terminal():
+    import io
+
+    stream = io.StringIO()
+    bar = cli.Progress("sweep", stream=stream)
+    bar(0.0)
+    bar(0.5)
+    bar(1.0)
+    assert stream.getvalue().splitlines()[0] == "sweep: started"
+    assert stream.getvalue().splitlines()[1].startswith("sweep: done in ")
+    assert len(stream.getvalue().splitlines()) == 2
+
+
+def test_exhaustive_json_says_null_where_monotonicity_is_not_checked(capsys):
+    status, out, _ = run(capsys, "accuracy", "--exhaustive", "--range", "1", "1.001",
+                         "--kernel", "gelu_grad", "--kernel", "gelu", "--json")
+    assert status == 0
+    rows = {r["kernel"]: r for r in json.loads(out)["accuracy"]}
+    assert rows["gelu_grad"]["monotonicity_checked"] is False and rows["gelu_grad"]["monotonic_violations"] is None
+    assert rows["gelu"]["monotonicity_checked"] is True and rows["gelu"]["monotonic_violations"] == 0
+
+
+def test_at_x_digits_follow_the_format(capsys):
+    # 9 significant digits name a float32, 17 a float64, in every table.
+    status, out, _ = run(capsys, "accuracy", "--kernel", "gelu")
+    at = {r[1]: r[3] for r in (ln.split() for ln in out.splitlines()[3:5])}
+    assert at["float32"] == f"{float(at['float32']):.9g}"
+    assert at["float64"] == f"{float(at['float64']):.17g}"
 
 
 def test_progress_bar(capsys):

@@ -19,7 +19,8 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 @pytest.mark.parametrize(
     "name, kernel",
     [("gelu", "gelu"), ("gelu_python", "gelu"), ("gelu_new", "gelu_tanh"), ("gelu_fast", "gelu_tanh"),
-     ("gelu_pytorch_tanh", "gelu_tanh"), ("gelu_accurate", "gelu_tanh"), ("quick_gelu", "gelu_sigmoid")],
+     ("gelu_pytorch_tanh", "gelu_tanh"), ("gelu_python_tanh", "gelu_tanh"), ("gelu_accurate", "gelu_tanh"),
+     ("quick_gelu", "gelu_sigmoid")],
 )
 def test_activation_names(name, kernel):
     act = gn.activation(name)
@@ -30,6 +31,29 @@ def test_activation_names(name, kernel):
     assert np.array_equal(act.grad(x), getattr(gn, kernel + "_grad")(x))
     assert np.array_equal(act.backward(dy, x), getattr(gn, kernel + "_backward")(dy, x))
     assert np.array_equal(act(x), act.forward(x))
+
+
+# The GELU family of transformers' ACT2CLS (src/transformers/activations.py)
+# in the release named by gelu_numba.activations.TRANSFORMERS_VERSION.
+TRANSFORMERS_GELU_NAMES = {
+    "5.24.0": {"gelu", "gelu_10", "gelu_fast", "gelu_new", "gelu_python", "gelu_pytorch_tanh",
+               "gelu_python_tanh", "gelu_accurate", "quick_gelu"},
+}
+
+
+def test_activation_names_follow_a_named_transformers_release():
+    from gelu_numba import activations
+
+    assert set(activations.NAMES) == TRANSFORMERS_GELU_NAMES[activations.TRANSFORMERS_VERSION]
+
+
+def test_activation_names_cover_the_installed_transformers():
+    pytest.importorskip("torch", reason="transformers' activation table needs torch")
+    act = pytest.importorskip("transformers.activations", reason="transformers is not installed")
+    from gelu_numba import activations
+
+    theirs = {n for n in act.ACT2CLS if "gelu" in n}
+    assert theirs <= set(activations.NAMES), f"new in transformers: {sorted(theirs - set(activations.NAMES))}"
 
 
 def test_gelu_10_clips_value_and_gradient():
@@ -75,6 +99,14 @@ def test_importing_gelu_numba_does_not_import_torch():
 
 def _torch():
     return pytest.importorskip("torch")
+
+
+def _has_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh", "sigmoid"])
@@ -188,8 +220,19 @@ def test_example_transformer_ffn():
         assert report["max_abs_diff_output"] < 1e-12 and report["max_abs_diff_grads"] < 1e-11
 
 
-def test_example_seed_shape():
+def test_example_seed_shape(capsys):
     assert _run_example("seed_shape")["numpy"] == (32, 10, 64)
+    out = capsys.readouterr().out
+    assert "NumPy: (32, 10, 64) float32 -> (32, 10, 64) float32" in out
+    assert ("PyTorch: (32, 10, 64) -> (32, 10, 64)" in out) == _has_torch()
+
+
+def test_example_without_torch_says_what_it_needs():
+    code = ("import sys, runpy; sys.modules['torch'] = None; "
+            f"runpy.run_path({str(EXAMPLES / 'train_small_model.py')!r}, run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("train_small_model.py needs PyTorch, which is not installed: pip install torch")
 
 
 def test_example_training_matches_torch_nn_gelu():
