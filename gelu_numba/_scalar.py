@@ -413,6 +413,10 @@ def _forward(x, v, form, c, ext):
         y_mid = _central(xa, v.a_f0, v.a_f)
         y = y if _in_tail(xa) else (y_min if xa < T(C.A_LO) else y_mid)
     y = xs if xs == T(0) else y  # f(+-0) = +-0
+    # f has the sign of x (x Phi(x), Phi > 0): a negative x whose result
+    # rounds to zero gives -0.0 (x/2 + x^2 P(x^2) alone would give +0.0 for
+    # the smallest subnormal, whose half rounds to -0.0).
+    y = -abs(y) if xs < T(0) else y
     y = T(-0.0) if xs <= -t_max else y
     return xs if xs >= t_max else y
 

@@ -288,3 +288,34 @@ __all__ = [name for name in dir() if name.startswith("check_")] + [
     "ulp",
     "math",
 ]
+
+
+# --------------------------------------------------------------------------
+# Sign.
+
+
+def negative_floats(dtype):
+    """Every negative float of `dtype`, -0.0 and -inf included, drawn
+    uniformly over the bit patterns (so about half are subnormal or tiny
+    enough that f rounds to zero), with the subnormals drawn apart too."""
+    bits = np.uint32 if dtype is np.float32 else np.uint64
+    sign = 1 << (np.dtype(dtype).itemsize * 8 - 1)
+    inf = int(np.array(np.inf, dtype=dtype).view(bits))
+    smallest_normal = int(np.array(np.finfo(dtype).tiny, dtype=dtype).view(bits))
+    as_float = lambda u: np.array(u | sign, dtype=bits).view(dtype)[()]  # noqa: E731
+    return st.one_of(st.integers(0, inf), st.integers(0, smallest_normal)).map(as_float)
+
+
+def check_negative_sign(variant, f, dtype):
+    """f(x) has its sign bit set for every x < 0 (and -0.0): -0.0 where the
+    result rounds to zero.  x Phi(x) is negative there, and so are both
+    approximations."""
+
+    @given(st.lists(negative_floats(dtype), min_size=1, max_size=64))
+    def run(xs):
+        x = np.array(xs, dtype=dtype)
+        y = _call(f, x)
+        bad = ~np.signbit(y)
+        assert not bad.any(), f"{variant}({x[bad][0]!r}) = {y[bad][0]!r}: sign bit not set"
+
+    _run(run)

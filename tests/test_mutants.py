@@ -66,6 +66,11 @@ def test_odd_identity_catches_sign_error(dtype):
         P.check_odd_identity("gelu", M.sign_error_below_zero, dtype)
 
 
+def test_negative_sign_catches_unsigned_zero(dtype):
+    with FAILS:
+        P.check_negative_sign("gelu", M.zero_without_sign, dtype)
+
+
 def test_saturation_catches_slow_tail():
     # In float32 sigma(-1.702 x) drops below half an ulp about where Phi does,
     # so the mistake shows in float64 only.

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import _properties as P
-from _kernels import VARIANTS, backward_of, grad_of, same_precision, serial
+from _kernels import VARIANTS, backward_of, grad_of, parallel, same_precision, serial
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -72,3 +72,15 @@ def test_same_precision_special_values(variant):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_same_precision_backward(variant):
     P.check_backward(variant, same_precision(variant + "_grad"), same_precision(variant + "_backward"), np.float32)
+
+
+# The sign of f for x < 0, on every target and policy.
+
+
+@pytest.mark.parametrize("target", ["serial", "parallel", "same-precision"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_negative_inputs_give_negative_results(variant, target, dtype):
+    if target == "same-precision" and dtype is np.float64:
+        pytest.skip("float64 has one policy (same precision): the serial and parallel cases cover it")
+    f = {"serial": serial, "parallel": parallel, "same-precision": same_precision}[target](variant)
+    P.check_negative_sign(variant, f, dtype)
