@@ -8,7 +8,7 @@ from .common import DTYPES, KERNELS, SIZES, arguments, ours
 class TimeKernels:
     """ns per call; divide by the size for ns/element."""
 
-    params = (list(KERNELS), list(DTYPES), list(SIZES), ["serial", "parallel"], [True, False])
+    params = (list(KERNELS), list(DTYPES), list(SIZES), ["parallel", "serial"], [True, False])
     param_names = ["kernel", "dtype", "size", "target", "out"]
     repeat = (1, 5, 2.0)
     rounds = 1

@@ -1,41 +1,94 @@
 #!/usr/bin/env bash
 # Benchmark the last N commits of main with asv (skipping those already
-# measured), publish the HTML and serve it.
+# measured), publish the HTML and serve it; or only publish and serve the
+# results already committed.
 #
-#   tools/asv_history.sh [N] [--no-preview] [--slice] [asv run options...]
+#   tools/asv_history.sh [N] [--slice] [--no-preview] [asv run options...]
+#   tools/asv_history.sh --publish-only [--no-preview]
+#
+# The options come in any order; whatever this script does not know goes to
+# `asv run` as it is, and so does everything after `--`.  N (default 5) is
+# the first bare number that is not the value of an asv option
+# (`-s 3`, `--steps 3`, `-j 2`; `--steps=3` is always taken whole).
 #
 # --slice benchmarks only the representative subset listed in
-# tools/asv_history_slice.txt (headline kernels at 10^7 elements, every
-# float32 gelu case, the peers, accuracy, ratios, memory, import): about 8
-# minutes a commit on 2 cores instead of about 45 for the whole suite.
+# tools/asv_history_slice.txt (every kernel at 10^7 elements, float32,
+# parallel, with out=, which is what a kernel graph opens on; gelu, gelu_tanh
+# and gelu_backward also in float64; every float32 gelu case; the peers at
+# 10^7; accuracy, ratios, memory, import): about 8 minutes a commit on 2
+# cores instead of about 45 for the whole suite.
 #
-# Results go to .asv/results, the site to .asv/html; open the address asv
-# preview prints (http://127.0.0.1:8080 by default).  Each commit is built as
-# a wheel and installed in an environment of its own under .asv/env, with the
-# peers (torch 2.13.0, SciPy) beside it.
+# --publish-only runs nothing: `asv publish` of the results in
+# benchmarks/results (committed), the offline step, then the preview.  A
+# fresh clone needs only asv installed (no environment is built): seconds.
+#
+# --no-preview stops after publishing (the site is in .asv/html).
+#
+# Results go to benchmarks/results (one folder per machine; commit them), the
+# site to .asv/html; open the address asv preview prints
+# (http://127.0.0.1:8080 by default).  Each commit is built as a wheel and
+# installed in an environment of its own under .asv/env, with the peers
+# (torch 2.13.0, SciPy) beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=5
+
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
+
+n=
 preview=1
-if [[ $# -gt 0 && "$1" =~ ^[0-9]+$ ]]; then n=$1; shift; fi
-if [[ $# -gt 0 && "$1" == "--no-preview" ]]; then preview=0; shift; fi
-selection=()
-if [[ $# -gt 0 && "$1" == "--slice" ]]; then
+slice=0
+publish_only=0
+run_args=()
+# asv run options that take a value as the next word (a number there is
+# theirs, not N)
+takes_value=" -b --bench -a --attribute --cpu-affinity -s --steps -j --parallel -E --environment --python --date-period --set-commit-hash --launch-method -m --machine --durations --config "
+while (( $# )); do
+    case "$1" in
+        --slice) slice=1 ;;
+        --no-preview) preview=0 ;;
+        --publish-only) publish_only=1 ;;
+        -h|--help) usage; exit 0 ;;
+        --) shift; run_args+=("$@"); break ;;
+        *)
+            if [[ -z "$n" && "$1" =~ ^[0-9]+$ ]] &&
+               ! { (( ${#run_args[@]} )) && [[ "$takes_value" == *" ${run_args[-1]} "* ]]; }; then
+                n=$1
+            else
+                run_args+=("$1")
+            fi
+            ;;
+    esac
     shift
-    while IFS= read -r regex; do
-        [[ -n "$regex" ]] && selection+=(--bench "$regex")
-    done < tools/asv_history_slice.txt
-fi
+done
 asv=${ASV:-asv}
 
-"$asv" machine --yes > /dev/null
-count=$(git rev-list --count main)
-if (( n >= count )); then
-    range="ALL"             # every commit
+if (( publish_only )); then
+    if [[ -n "$n" ]] || (( slice )) || (( ${#run_args[@]} )); then
+        echo "asv_history.sh: --publish-only runs nothing; it takes only --no-preview" >&2
+        exit 2
+    fi
+    if ! compgen -G "benchmarks/results/*/machine.json" > /dev/null; then
+        echo "asv_history.sh: no results in benchmarks/results to publish;" \
+             "run tools/asv_history.sh [N] [--slice] first" >&2
+        exit 1
+    fi
 else
-    range="main~$n..main"   # the last n commits
+    selection=()
+    if (( slice )); then
+        while IFS= read -r regex; do
+            [[ -n "$regex" ]] && selection+=(--bench "$regex")
+        done < tools/asv_history_slice.txt
+    fi
+    n=${n:-5}
+    "$asv" machine --yes > /dev/null
+    count=$(git rev-list --count main)
+    if (( n >= count )); then
+        range="ALL"             # every commit
+    else
+        range="main~$n..main"   # the last n commits
+    fi
+    "$asv" run --skip-existing-commits --show-stderr "${selection[@]}" "$range" "${run_args[@]}"
 fi
-"$asv" run --skip-existing-commits --show-stderr "${selection[@]}" "$range" "$@"
 "$asv" publish
 "${PYTHON:-python3}" tools/asv_offline.py .asv/html  # the page's JS libraries, locally
 if (( preview )); then
