@@ -4,6 +4,7 @@
     gelu-numba accuracy [--exhaustive [--range LO HI]] [--dtype float32] [--kernel gelu ...]
     gelu-numba bench [--size 1M 16M] [--threads 2]
     gelu-numba plot [--out DIR]
+    gelu-numba compile               every CPU kernel into Numba's cache
 
 ``--json`` on report, accuracy and bench prints one JSON document instead of
 tables.  Exit status: 0 on success, 1 if a measured accuracy breaks the
@@ -439,6 +440,38 @@ def plot_command(args):
 
 
 # --------------------------------------------------------------------------
+# compile
+
+
+def compile_command(args):
+    """Build every kernel of the CPU targets, into Numba's cache where one is
+    writable (what a container image runs at build time)."""
+    import warnings
+
+    from . import _loops
+    from ._build import NAMES, ufunc
+
+    t0 = time.perf_counter()
+    progress = Progress("compile", enabled=None)
+    progress(0.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", _loops.CacheUnavailableWarning)
+        jobs = [(t, n) for t in ("cpu", "parallel") for n in NAMES]
+        for i, (target, name) in enumerate(jobs):
+            ufunc(name, target)
+            if any(issubclass(w.category, _loops.CacheUnavailableWarning) for w in caught):
+                raise UsageError("gelu-numba compile: no writable cache location; set NUMBA_CACHE_DIR to a "
+                                 "writable directory")
+            progress((i + 1) / len(jobs))
+    seconds = time.perf_counter() - t0
+    paths = sorted(_loops.CACHE_PATHS)
+    loaded, compiled = _loops.LOADED_FROM_CACHE
+    print(f"{len(NAMES)} kernels, serial and parallel, ready in {seconds:.0f} s: {compiled} loops compiled, "
+          f"{loaded} loaded from the cache in {', '.join(paths)}")
+    return 0
+
+
+# --------------------------------------------------------------------------
 
 
 class _Parser(argparse.ArgumentParser):
@@ -516,6 +549,11 @@ def build_parser():
                    help="the CUDA kernels: GB/s next to a device copy (exit 2 without a GPU)")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=bench_command)
+
+    p = sub.add_parser("compile", formatter_class=fmt,
+                       help="build every CPU kernel into Numba's cache (NUMBA_CACHE_DIR if set), e.g. in a "
+                            "container image at build time")
+    p.set_defaults(func=compile_command)
 
     p = sub.add_parser("plot", formatter_class=fmt, help="PNG figures (needs matplotlib)")
     p.add_argument("--out", default=PLOT_DIR, metavar="DIR",

@@ -77,7 +77,7 @@ def ufunc(name, target="cpu"):
         raise ValueError(f"unknown target {target!r}; use 'cpu' or 'parallel'")
     from numba.np.ufunc import _internal
 
-    from . import _loops, _scalar
+    from . import _loops, _runtime, _scalar
 
     if target == "same-precision":
         kernel, cache = same_precision_kernel(name), False
@@ -90,7 +90,7 @@ def ufunc(name, target="cpu"):
     doc = kernel.__doc__
     f = _internal.fromfunc(
         name, doc, [loop.address for loop in loops], types, arity, 1,
-        [None] * len(loops), tuple(loops), _internal.PyUFunc_None,
+        [_runtime.ADDRESS] * len(loops), tuple(loops), _internal.PyUFunc_None,
     )
     _plain_outputs(f)
     if target != "same-precision":

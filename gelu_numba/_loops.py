@@ -15,8 +15,12 @@ and three paths:
 One source serves both targets: ``prange`` is a plain ``range`` unless the
 cfunc is compiled with ``parallel=True``, and then only unit-stride calls of
 at least ``PARALLEL_MIN_SIZE`` elements take it (smaller ones cost more to
-hand to threads than they save).  Both inline the same
-kernel, so the two targets agree bit for bit.
+hand to threads than they save), and only when the process-wide pool lock
+of ``_runtime`` is free and the process may use threads (not a forked child
+of an OpenMP parent): otherwise the call runs the serial loop in its own
+thread.  Every path inlines the same kernel, so paths and targets agree bit
+for bit.  Each call counts the path it took in ``_runtime`` (one increment
+per call), which the tests read.
 
 The loops are closures over the kernel, its type and sizes, which pickle the
 same way in every process: Numba keys its cache on them.  Numba also keys it
@@ -30,9 +34,11 @@ import hashlib
 import pathlib
 
 import numpy as np
+from llvmlite import ir
 from numba import cfunc, prange, types
 from numba.extending import intrinsic
 
+from . import _runtime as R
 from ._fp import CPU_JIT_OPTIONS
 
 #: Unit-stride calls at least this long run multi-threaded (parallel target),
@@ -42,6 +48,8 @@ from ._fp import CPU_JIT_OPTIONS
 PARALLEL_MIN_SIZE = {4: 8192, 8: 2048}
 
 _NEVER = np.iinfo(np.intp).max
+PATH_UNIT, PATH_THREADED, PATH_BROADCAST = R.PATH_UNIT, R.PATH_THREADED, R.PATH_BROADCAST
+PATH_STRIDED, PATH_DECLINED, PATH_THREADED_BROADCAST = R.PATH_STRIDED, R.PATH_DECLINED, R.PATH_THREADED_BROADCAST
 
 
 def _sources_digest():
@@ -89,10 +97,103 @@ def store(typingctx, base, offset, value):
     return types.none(base, offset, value), codegen
 
 
+_I64 = ir.IntType(64)
+
+
+def _slot(builder, base, slot):
+    return builder.gep(builder.bitcast(base, _I64.as_pointer()), [ir.Constant(_I64, slot)])
+
+
+@intrinsic
+def try_acquire(typingctx, state):
+    """Take the pool lock of the state block at `state`: True if this call
+    got it (an atomic compare-and-swap 0 -> 1, acquire ordering), False if
+    another call holds it or the process is serial-only."""
+
+    def codegen(context, builder, sig, args):
+        (base,) = args
+        allowed = builder.icmp_signed("==", builder.load(_slot(builder, base, R.SERIAL_ONLY)), ir.Constant(_I64, 0))
+        result = builder.alloca(ir.IntType(1))
+        builder.store(ir.Constant(ir.IntType(1), 0), result)
+        with builder.if_then(allowed):
+            pair = builder.cmpxchg(_slot(builder, base, R.LOCK), ir.Constant(_I64, 0), ir.Constant(_I64, 1),
+                                   "acquire", "monotonic")
+            builder.store(builder.extract_value(pair, 1), result)
+        return builder.load(result)
+
+    return types.boolean(state), codegen
+
+
+@intrinsic
+def release(typingctx, state):
+    """Give the pool lock back (an atomic store of 0, release ordering)."""
+
+    def codegen(context, builder, sig, args):
+        (base,) = args
+        builder.store_atomic(ir.Constant(_I64, 0), _slot(builder, base, R.LOCK), "release", 8)
+        return context.get_dummy_value()
+
+    return types.none(state), codegen
+
+
+@intrinsic
+def count(typingctx, state, slot):
+    """Add one to the counter `slot` (a compile-time constant) of the state
+    block: plain, not atomic (diagnostics; concurrent calls may lose one)."""
+    if not isinstance(slot, types.IntegerLiteral):
+        return None
+    index = slot.literal_value
+
+    def codegen(context, builder, sig, args):
+        ptr = _slot(builder, args[0], index)
+        builder.store(builder.add(builder.load(ptr), ir.Constant(_I64, 1)), ptr)
+        return context.get_dummy_value()
+
+    return types.none(state, slot), codegen
+
+
+class CacheUnavailableWarning(RuntimeWarning):
+    """No writable cache location: kernels are compiled in memory, in every
+    process (about 4 s a kernel on 2 cores)."""
+
+
+_warned_about_cache = False
+
+
 def _compile(loop, parallel, cache):
-    return cfunc(
-        SIGNATURE, error_model=CPU_JIT_OPTIONS["error_model"], parallel=parallel, cache=cache
-    )(loop)
+    """The cfunc of `loop`; cached on disk where Numba finds a writable
+    location (NUMBA_CACHE_DIR, the package's __pycache__, the user-wide
+    cache), else compiled in memory with one warning per process."""
+    global _warned_about_cache
+    options = dict(error_model=CPU_JIT_OPTIONS["error_model"], parallel=parallel)
+    if cache:
+        try:
+            compiled = cfunc(SIGNATURE, cache=True, **options)(loop)
+        except RuntimeError as exc:
+            if "cannot cache" not in str(exc):
+                raise
+            if not _warned_about_cache:
+                _warned_about_cache = True
+                import warnings
+
+                warnings.warn(
+                    "gelu_numba: no writable cache location (Numba needs NUMBA_CACHE_DIR, the package's "
+                    "__pycache__ or ~/.cache to be writable); compiling kernels in memory, about 4 s each "
+                    "in every process. Set NUMBA_CACHE_DIR to a writable directory to cache them.",
+                    CacheUnavailableWarning, stacklevel=5)
+        else:
+            path = getattr(getattr(compiled, "_cache", None), "_cache_path", None)
+            if path:
+                CACHE_PATHS.add(path)
+            LOADED_FROM_CACHE[0 if getattr(compiled, "cache_hits", 0) else 1] += 1
+            return compiled
+    return cfunc(SIGNATURE, **options)(loop)
+
+
+#: The directories this process's loops are cached in, and how many loops
+#: were [loaded from there, compiled] (for ``gelu-numba compile``).
+CACHE_PATHS = set()
+LOADED_FROM_CACHE = [0, 0]
 
 
 def unary(kernel, dtype, parallel, cache=True):
@@ -109,13 +210,20 @@ def unary(kernel, dtype, parallel, cache=True):
         sx, so = steps[0], steps[1]
         zero = T(0)
         if sx == size and so == size:
-            if n >= threads_from:
+            if n >= threads_from and try_acquire(data):
+                count(data, PATH_THREADED)
                 for i in prange(n):
                     store(out, i * size, kernel(load(x, i * size, zero)))
+                release(data)
             else:
+                if n < threads_from:
+                    count(data, PATH_UNIT)
+                else:
+                    count(data, PATH_DECLINED)
                 for i in range(n):
                     store(out, i * size, kernel(load(x, i * size, zero)))
         else:
+            count(data, PATH_STRIDED)
             for i in range(n):
                 store(out, i * so, kernel(load(x, i * sx, zero)))
 
@@ -136,17 +244,32 @@ def binary(kernel, dtype, parallel, cache=True):
         sd, sx, so = steps[0], steps[1], steps[2]
         zero = T(0)
         if sd == size and sx == size and so == size:
-            if n >= threads_from:
+            if n >= threads_from and try_acquire(data):
+                count(data, PATH_THREADED)
                 for i in prange(n):
                     store(out, i * size, kernel(load(dy, i * size, zero), load(x, i * size, zero)))
+                release(data)
             else:
+                if n < threads_from:
+                    count(data, PATH_UNIT)
+                else:
+                    count(data, PATH_DECLINED)
                 for i in range(n):
                     store(out, i * size, kernel(load(dy, i * size, zero), load(x, i * size, zero)))
         elif sd == 0 and sx == size and so == size:
+            # A broadcast dy (what y.sum().backward() passes): threaded too.
             g = load(dy, 0, zero)
-            for i in range(n):
-                store(out, i * size, kernel(g, load(x, i * size, zero)))
+            if n >= threads_from and try_acquire(data):
+                count(data, PATH_THREADED_BROADCAST)
+                for i in prange(n):
+                    store(out, i * size, kernel(g, load(x, i * size, zero)))
+                release(data)
+            else:
+                count(data, PATH_BROADCAST)
+                for i in range(n):
+                    store(out, i * size, kernel(g, load(x, i * size, zero)))
         else:
+            count(data, PATH_STRIDED)
             for i in range(n):
                 store(out, i * so, kernel(load(dy, i * sd, zero), load(x, i * sx, zero)))
 

@@ -27,6 +27,7 @@ __all__ = [
     "KERNELS",
     "Worst",
     "adversarial_points",
+    "float64_search_points",
     "max_ulp_error",
     "exhaustive_float32",
 ]
@@ -94,6 +95,20 @@ def adversarial_points(dtype, n_random=2000, seed=0):
     # Ordinary activations.
     pts.append(rng.standard_normal(n_random).astype(dtype) * dtype(3))
     x = np.unique(np.concatenate([np.ravel(p) for p in pts]).astype(dtype))
+    return x[np.isfinite(x)]
+
+
+def float64_search_points(n=100_000, seed=1):
+    """The float64 search of README's accuracy table: the adversarial sample
+    at a larger size, uniform draws over [-40, 40] and [-3, 3], log-uniform
+    magnitudes and the neighbourhood of each minimum (sorted, unique)."""
+    rng = np.random.default_rng(seed)
+    pts = [adversarial_points(np.float64, n_random=n // 4, seed=seed),
+           rng.uniform(-40, 40, n), rng.uniform(-3, 3, n),
+           10.0 ** rng.uniform(-300, 2.6, n // 4) * rng.choice([-1.0, 1.0], n // 4)]
+    for xm in MINIMUM.values():
+        pts.append(xm + rng.uniform(-1e-2, 1e-2, n // 10))
+    x = np.unique(np.concatenate(pts))
     return x[np.isfinite(x)]
 
 

@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Regenerate every measured figure in README.md.
+
+    python tools/readme_figures.py                  # speed, accuracy sample, timings; reuse the long runs
+    python tools/readme_figures.py --exhaustive     # also rerun the float32 sweeps (about 20 min each target)
+    python tools/readme_figures.py --float64-search # also rerun the float64 search against mpmath
+    python tools/readme_figures.py --only speed     # one block (speed, accuracy, timings)
+
+Each block of README between ``<!-- figures:NAME -->`` and
+``<!-- /figures:NAME -->`` is rewritten from a measurement, with the CPU, the
+versions and the date it was made.  The raw results go to
+``benchmarks/figures/NAME.json``; the long runs (the exhaustive float32
+sweeps, the float64 search) are reused from there unless asked for, and the
+block says when each was measured.
+
+Run it in an environment with the peers the speed table compares against:
+``pip install ".[bench]" torch jax`` (the newest torch that pip gives;
+the CUDA build runs on the CPU), on an otherwise idle machine.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+FIGURES = ROOT / "benchmarks" / "figures"
+README = ROOT / "README.md"
+SIZES = (1 << 20, 1 << 24)
+THREADS = 2
+
+
+def _environment():
+    from gelu_numba import bench
+
+    env = bench.environment()
+    env["command"] = "python tools/readme_figures.py"
+    return env
+
+
+def _save(name, doc):
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    (FIGURES / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def _load(name):
+    path = FIGURES / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _stamp(env):
+    peers = ", ".join(env["peers"]) or "no peers installed"
+    return (f"{env['date']}, {env['cpu']}, {env['cores']} cores; Python {env['python']}, "
+            f"gelu_numba {env['gelu_numba']}, NumPy {env['numpy']}, Numba {env['numba']}; {peers}")
+
+
+def replace_block(text, name, body):
+    pattern = re.compile(rf"(<!-- figures:{name} -->\n).*?(<!-- /figures:{name} -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"README.md has no <!-- figures:{name} --> block")
+    return pattern.sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(2), text)
+
+
+# --------------------------------------------------------------------------
+# speed
+
+
+def measure_speed():
+    from gelu_numba import bench
+
+    rows = {}
+    for data in ("normal", "tail"):
+        sizes = SIZES if data == "normal" else SIZES[:1]
+        print(f"speed: {data} data, sizes {sizes}", file=sys.stderr)
+        results = bench.run(sizes=sizes, dtypes=("float32", "float64"), threads=THREADS,
+                            operations=bench.HEADLINE, data=data)
+        rows[data] = bench.table(results)
+    return {"environment": _environment(), "threads": THREADS, "rows": rows}
+
+
+def _cell(v):
+    return "–" if v is None else f"{v:.3f}"
+
+
+def speed_block(doc):
+    env = doc["environment"]
+    cols = [("gelu_numba", "ours, serial"), ("gelu_numba.parallel", f"ours, {doc['threads']} threads"),
+            ("gelu_numba.parallel (allocating)", "ours, allocating"), ("torch", "PyTorch"),
+            ("torch (allocating)", "PyTorch, allocating"), ("jax", "JAX"), ("numpy+scipy", "NumPy+SciPy")]
+    lines = [f"Measured {_stamp(env)}. `{env['command']}`; ns per element, best of interleaved rounds, "
+             f"output preallocated unless marked allocating; {doc['threads']} threads for ours and PyTorch; "
+             "ratio = ours (threads) / the faster of PyTorch and JAX, below 1.00 is faster.", ""]
+    for data, title in (("normal", "x ~ N(0, 3²)"), ("tail", "tail data: |x| uniform in [5, 12] (float32), "
+                                                              "[5, 30] (float64), random signs")):
+        lines += [f"**{title}**", "", "| operation | dtype | size | " + " | ".join(c[1] for c in cols) + " | ratio |",
+                  "|---|---|---|" + "---|" * (len(cols) + 1)]
+        copies = []
+        for r in doc["rows"][data]:
+            size = f"{r['size'] >> 20}M"
+            if r["operation"] == "copy":
+                copies.append(f"{r['dtype']} {size}: {r['ns_per_element']['np.copyto']:.3f}")
+                continue
+            cells = [_cell(r["ns_per_element"].get(c)) for c, _ in cols]
+            ratio = r["parallel_vs_fastest_peer"]
+            lines.append(f"| `{r['operation']}` | {r['dtype']} | {size} | " + " | ".join(cells)
+                         + f" | {'–' if ratio is None else f'{ratio:.2f}'} |")
+        lines += ["", f"`np.copyto` of the same data, ns per element: {'; '.join(copies)}.", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# accuracy
+
+
+def measure_exhaustive():
+    from gelu_numba.__main__ import FORWARD
+    from gelu_numba.accuracy import KERNELS, exhaustive_float32
+
+    out = {"environment": _environment(), "rows": {}}
+    for target in ("parallel", "same-precision"):
+        for name in KERNELS:
+            t = time.perf_counter()
+            w = exhaustive_float32(name, target=target)
+            out["rows"][f"{target}/{name}"] = {
+                "max_ulp": w.max_ulp, "at": w.at, "points": w.points,
+                "monotonic_violations": len(w.monotonic_violations) if name in FORWARD else None,
+                "seconds": time.perf_counter() - t}
+            print(f"exhaustive {target} {name}: {w.max_ulp:.3f} ulp", file=sys.stderr)
+    return out
+
+
+def measure_float64_search():
+    from gelu_numba.accuracy import KERNELS, float64_search_points, max_ulp_error
+
+    x = float64_search_points()
+    out = {"environment": _environment(), "points": int(x.size), "rows": {}}
+    for name in KERNELS:
+        w = max_ulp_error(name, np.float64, x=x)
+        out["rows"][name] = {"max_ulp": w.max_ulp, "at": w.at}
+        print(f"float64 search {name}: {w.max_ulp:.3f} ulp", file=sys.stderr)
+    return out
+
+
+def measure_sample():
+    from gelu_numba.__main__ import accuracy_table
+
+    return {"environment": _environment(),
+            "cpu": accuracy_table(), "same-precision": accuracy_table(dtypes=("float32",), target="same-precision")}
+
+
+def accuracy_block(exhaustive, search, sample):
+    from gelu_numba.accuracy import KERNELS
+
+    def ex(target, name):
+        if exhaustive is None:
+            return "not measured"
+        r = exhaustive["rows"][f"{target}/{name}"]
+        mono = "" if r["monotonic_violations"] is None else (
+            ", monotone" if r["monotonic_violations"] == 0 else f", {r['monotonic_violations']} drops")
+        return f"{r['max_ulp']:.3f} ulp (x = {r['at']:.9g}{mono})"
+
+    def s64(name):
+        if search is None:
+            return "not measured"
+        r = search["rows"][name]
+        return f"{r['max_ulp']:.3f} ulp (x = {r['at']:.17g})"
+
+    def samp(table, name, dtype):
+        r = next(r for r in table if r["kernel"] == name and r["dtype"] == dtype)
+        return f"{r['max_ulp']:.3f}"
+
+    lines = ["| kernel | float32, CPU: all 2³² inputs | float32, CUDA arithmetic: all 2³² inputs | "
+             f"float64: {search['points']:,} points vs mpmath | adversarial sample, CPU float32 / float64 / CUDA float32 |"
+             if search else "| kernel | float32, CPU | float32, CUDA arithmetic | float64 | sample |",
+             "|---|---|---|---|---|"]
+    for name in KERNELS:
+        lines.append(f"| `{name}` | {ex('parallel', name)} | {ex('same-precision', name)} | {s64(name)} | "
+                     f"{samp(sample['cpu'], name, 'float32')} / {samp(sample['cpu'], name, 'float64')} / "
+                     f"{samp(sample['same-precision'], name, 'float32')} |")
+    lines.append("")
+    for label, doc in (("The exhaustive float32 sweeps", exhaustive), ("The float64 search", search),
+                       ("The adversarial sample", sample)):
+        if doc is not None:
+            lines.append(f"- {label}: measured {_stamp(doc['environment'])}.")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# timings: import, first call cold and warm, compiling everything
+
+
+def _seconds(code, env):
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=str(ROOT), capture_output=True)
+    return time.perf_counter() - t
+
+
+def measure_timings():
+    import tempfile
+
+    base = dict(os.environ)
+    base["PYTHONPATH"] = str(ROOT)
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(base, NUMBA_CACHE_DIR=cache)
+        python = _seconds("pass", env)
+        first = "import numpy as np, gelu_numba as gn; gn.gelu(np.float32(1))"
+        out = {
+            "environment": _environment(),
+            "python_start": python,
+            "import": _seconds("import gelu_numba", env) - python,
+            "first_call_cold": _seconds(first, env) - python,
+            "first_call_warm": min(_seconds(first, env) for _ in range(3)) - python,
+            "compile_all_cold": _seconds("from gelu_numba.__main__ import main; main(['compile'])", env) - python,
+            "compile_all_warm": _seconds("from gelu_numba.__main__ import main; main(['compile'])", env) - python,
+        }
+    return out
+
+
+def timings_block(doc):
+    return (f"`import gelu_numba` takes {doc['import']:.2f} s (it imports NumPy and compiles nothing). "
+            f"The first call of a kernel takes {doc['first_call_cold']:.1f} s in a process with an empty cache "
+            f"(importing Numba and compiling that kernel's two loops) and {doc['first_call_warm']:.2f} s once "
+            f"Numba's cache holds it; `gelu-numba compile` builds all 36 loops (9 kernels × serial, parallel × "
+            f"float32, float64) in {doc['compile_all_cold']:.0f} s cold and loads them in "
+            f"{doc['compile_all_warm']:.1f} s warm. Measured {_stamp(doc['environment'])}, with "
+            f"`{doc['environment']['command']}` (Python's own start-up subtracted).\n")
+
+
+# --------------------------------------------------------------------------
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", action="append", choices=("speed", "accuracy", "timings"))
+    p.add_argument("--exhaustive", action="store_true", help="rerun the float32 sweeps (about 40 minutes)")
+    p.add_argument("--float64-search", action="store_true", help="rerun the float64 search against mpmath")
+    args = p.parse_args(argv)
+    only = set(args.only or ("speed", "accuracy", "timings"))
+    text = README.read_text()
+    if "timings" in only:
+        doc = measure_timings()
+        _save("timings", doc)
+        text = replace_block(text, "timings", timings_block(doc))
+    if "accuracy" in only:
+        if args.exhaustive:
+            _save("exhaustive", measure_exhaustive())
+        if args.float64_search:
+            _save("float64_search", measure_float64_search())
+        sample = measure_sample()
+        _save("accuracy_sample", sample)
+        text = replace_block(text, "accuracy", accuracy_block(_load("exhaustive"), _load("float64_search"), sample))
+    if "speed" in only:
+        doc = measure_speed()
+        _save("speed", doc)
+        text = replace_block(text, "speed", speed_block(doc))
+    README.write_text(text)
+    print(f"README.md: {', '.join(sorted(only))} rewritten ({datetime.datetime.now():%Y-%m-%d %H:%M})",
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
