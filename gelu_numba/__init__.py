@@ -19,7 +19,7 @@ compiles nothing; a kernel is built (or loaded from Numba's cache) the first
 time it is looked up.
 """
 
-from ._build import NAMES as _KERNELS
+from ._names import NAMES as _KERNELS
 
 __version__ = "0.1.0"
 

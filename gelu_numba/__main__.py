@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from . import __version__
-from ._build import UNARY as KERNELS
+from ._names import UNARY as KERNELS
 from .bench import OPERATIONS
 
 FORWARD = KERNELS[:3]

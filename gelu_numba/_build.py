@@ -12,16 +12,7 @@ import functools
 
 import numpy as np
 
-UNARY = (
-    "gelu",
-    "gelu_tanh",
-    "gelu_sigmoid",
-    "gelu_grad",
-    "gelu_tanh_grad",
-    "gelu_sigmoid_grad",
-)
-BINARY = ("gelu_backward", "gelu_tanh_backward", "gelu_sigmoid_backward")
-NAMES = UNARY + BINARY
+from ._names import BINARY, NAMES, UNARY  # noqa: F401 (re-exported)
 
 #: Formats with a compiled loop, in the order NumPy searches them: float32
 #: first, so that float32 input is not promoted.

@@ -12,7 +12,7 @@ import contextlib
 import re
 from dataclasses import dataclass
 
-from ._build import BINARY, NAMES
+from ._names import BINARY, NAMES
 
 
 @dataclass

@@ -52,7 +52,7 @@ compute at 0, terms that cannot change a rounded result are bounded at
 """
 
 from . import _coeffs as C
-from ._build import NAMES
+from ._names import NAMES
 from ._fp import (
     clamp,
     common,

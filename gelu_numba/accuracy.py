@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import reference
-from ._build import UNARY as KERNELS
+from ._names import UNARY as KERNELS
 from ._coeffs import A_HI, A_LO, B_LO
 
 __all__ = [

@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-from ._build import BINARY, NAMES
+from ._names import BINARY, NAMES
 
 __all__ = [*NAMES, "is_available", "describe"]
 

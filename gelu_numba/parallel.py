@@ -4,7 +4,7 @@ Same names, same scalar code, bit-identical results; the work is split over
 Numba's threading layer (``numba.set_num_threads`` controls how many).
 """
 
-from ._build import NAMES as _KERNELS
+from ._names import NAMES as _KERNELS
 
 __all__ = [*_KERNELS]
 

@@ -24,7 +24,7 @@ import math
 import mpmath as mp
 import numpy as np
 
-from ._build import UNARY
+from ._names import UNARY
 
 __all__ = [
     "KERNELS",

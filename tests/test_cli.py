@@ -108,7 +108,12 @@ def test_report_text(tmp_path, capsys, monkeypatch):
                                                            "gelu_tanh_backward", "gelu_sigmoid_backward"}
     if _has("scipy"):
         assert "np+scipy" in lines[k + 1]
-    assert any(ln.startswith("Plots: ") for ln in lines)
+    if _has("matplotlib"):
+        i = lines.index(f"Plots, in {tmp_path}:")
+        assert [pathlib.Path(ln.strip()) for ln in lines[i + 1:i + 5]] == [
+            tmp_path / n for n in ("gelu_vs_relu.png", "derivatives.png", "approximation_error.png", "ulp_error.png")]
+    else:
+        assert any(ln.startswith('Plots: not written: plots need matplotlib: pip install ".[plot]"') for ln in lines)
 
 
 def test_report_names_the_missing_peer(tmp_path, capsys, monkeypatch):

@@ -1,0 +1,14 @@
+"""The kernel names, below every module that builds or defines them
+(``_scalar`` defines one function per name, ``_build`` makes the ufuncs,
+``gpu`` the CUDA kernels), so that none of those imports another for them."""
+
+UNARY = (
+    "gelu",
+    "gelu_tanh",
+    "gelu_sigmoid",
+    "gelu_grad",
+    "gelu_tanh_grad",
+    "gelu_sigmoid_grad",
+)
+BINARY = ("gelu_backward", "gelu_tanh_backward", "gelu_sigmoid_backward")
+NAMES = UNARY + BINARY
