@@ -238,6 +238,12 @@ def timings_block(doc):
 # --------------------------------------------------------------------------
 
 
+def _write(name, body):
+    """Rewrite one block of README, reading it just before (so that edits
+    made while a long measurement ran are kept)."""
+    README.write_text(replace_block(README.read_text(), name, body))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", action="append", choices=("speed", "accuracy", "timings"))
@@ -245,11 +251,12 @@ def main(argv=None):
     p.add_argument("--float64-search", action="store_true", help="rerun the float64 search against mpmath")
     args = p.parse_args(argv)
     only = set(args.only or ("speed", "accuracy", "timings"))
-    text = README.read_text()
+    for name in only:  # fail now, not after the measurements, if a marker is missing
+        replace_block(README.read_text(), name, "")
     if "timings" in only:
         doc = measure_timings()
         _save("timings", doc)
-        text = replace_block(text, "timings", timings_block(doc))
+        _write("timings", timings_block(doc))
     if "accuracy" in only:
         if args.exhaustive:
             _save("exhaustive", measure_exhaustive())
@@ -257,12 +264,11 @@ def main(argv=None):
             _save("float64_search", measure_float64_search())
         sample = measure_sample()
         _save("accuracy_sample", sample)
-        text = replace_block(text, "accuracy", accuracy_block(_load("exhaustive"), _load("float64_search"), sample))
+        _write("accuracy", accuracy_block(_load("exhaustive"), _load("float64_search"), sample))
     if "speed" in only:
         doc = measure_speed()
         _save("speed", doc)
-        text = replace_block(text, "speed", speed_block(doc))
-    README.write_text(text)
+        _write("speed", speed_block(doc))
     print(f"README.md: {', '.join(sorted(only))} rewritten ({datetime.datetime.now():%Y-%m-%d %H:%M})",
           file=sys.stderr)
 
