@@ -40,10 +40,13 @@ def main(d_model=64, d_ff=256, batch=(8, 16), dtype=np.float64, seed=0):
     dy = rng.standard_normal(y.shape).astype(dtype)
     grads = ffn_backward(dy, w1, w2, cache)
     report = {"output_shape": y.shape}
+    print(f"feed-forward block, input {x.shape}: output {y.shape}, |y| max {np.max(np.abs(y)):.3g}; "
+          f"gradients of W1, b1, W2, b2 and x computed with gelu_backward")
     try:
         import torch
     except ImportError:
-        print("torch not installed: computed without a cross-check")
+        print("PyTorch is not installed, so there is no cross-check against torch.nn.functional.gelu "
+              "(pip install torch; a CPU-only build: see README, 'PyTorch')")
         return report
     tensors = [torch.tensor(a, requires_grad=True) for a in (x, w1, b1, w2, b2)]
     tx, tw1, tb1, tw2, tb2 = tensors

@@ -208,6 +208,9 @@ def report(args):
     t0 = time.perf_counter()
     plot_dir = _output_directory(args.plots)  # a bad --plots fails now, not after a minute of work
     text = not args.json
+    from .bench import machine_load
+
+    load = machine_load()
     env = environment()
     if text:
         print(f"gelu_numba {env['gelu_numba']}: numba {env['numba']}, llvmlite {env['llvmlite']}, "
@@ -222,12 +225,12 @@ def report(args):
         _print_table(["x", *names], [[f"{xi:.2f}", *(f"{rows[n][i]:.6f}" for n in names)]
                                      for i, xi in enumerate(x)], aligns=[">"] * (len(names) + 1))
         sys.stdout.flush()
-    acc = accuracy_table(progress=Progress("accuracy", enabled=False if args.json else None))
+    acc = accuracy_table(progress=Progress("accuracy"))
     if text:
         _section(f"Accuracy against mpmath on the adversarial sample (contract: <= {CONTRACT_ULP:g} ulp)")
         _print_table(["kernel", "dtype", "max ulp", "at x", "points", "seconds"], _accuracy_rows(acc))
         sys.stdout.flush()
-    speed = throughput(progress=Progress("throughput", enabled=False if args.json else None))
+    speed = throughput(progress=Progress("throughput"))
     from .bench import available_peers, format_table, legend
 
     missing = [hint for peer, hint in (("numpy+scipy", f"scipy ({install_hint('report')})"),
@@ -237,11 +240,14 @@ def report(args):
     if text:
         _section("Throughput, float32, 1M elements, ns/element (lower is better)")
         print(format_table(speed))
-        print(legend(speed, threads=env["threads"]))
+        print(legend(speed, threads=env["threads"], load=load))
         if missing:
             print(f"Not compared, not installed: {', '.join(missing)}")
         sys.stdout.flush()
+    progress = Progress("plots")
+    progress(0.0)
     plots, plots_note = _plots_or_reason(plot_dir)
+    progress(1.0)
     doc = {"environment": env, "x": x.tolist(), "values": {k: v.tolist() for k, v in rows.items()},
            "accuracy": acc, "throughput": speed, "not_compared": missing, "plots": plots,
            "plots_note": plots_note, "seconds": time.perf_counter() - t0}
@@ -291,12 +297,12 @@ def accuracy(args):
     kernels = args.kernel or list(KERNELS)
     dtypes = args.dtype or (["float32"] if args.exhaustive else ["float32", "float64"])
     if args.range is not None and not args.exhaustive:
-        raise UsageError("--range applies to --exhaustive (the sampled table has fixed points)")
+        raise UsageError("gelu-numba accuracy: --range applies to --exhaustive (the sampled table has fixed points)")
     if args.exhaustive:
         if dtypes != ["float32"]:
-            raise UsageError("--exhaustive covers float32 only (2**32 inputs); float64 has 2**64")
+            raise UsageError("gelu-numba accuracy: --exhaustive covers float32 only (2**32 inputs); float64 has 2**64")
         if args.range is not None and not args.range[0] <= args.range[1]:
-            raise UsageError(f"--range LO HI needs LO <= HI, got {args.range[0]:g} {args.range[1]:g}")
+            raise UsageError(f"gelu-numba accuracy: --range LO HI needs LO <= HI, got {args.range[0]:g} {args.range[1]:g}")
         return _exhaustive(args, kernels)
     if args.target == "same-precision" and "float64" in dtypes:
         dtypes = [d for d in dtypes if d != "float64"]
@@ -380,12 +386,13 @@ def bench_command(args):
         print(f"gelu-numba bench: --threads {args.threads} is more than the {_plural(available, 'thread')} "
               f"Numba started with (NUMBA_NUM_THREADS, by default the CPU count); using {threads}",
               file=sys.stderr)
+    load = bench.machine_load()
     results = bench.run(sizes=args.size, dtypes=args.dtype or ("float32", "float64"), threads=threads,
                         operations=args.operation or bench.HEADLINE, data=args.data,
                         progress=Progress("bench", enabled=False if args.json else None))
     rows = bench.table(results)
     if args.json:
-        json.dump({"threads": threads, "threads_requested": args.threads, "data": args.data,
+        json.dump({"threads": threads, "threads_requested": args.threads, "data": args.data, "load_average": load,
                    "environment": bench.environment(), "peers": bench.available_peers(), "rows": rows},
                   sys.stdout, indent=2)
         print()
@@ -393,7 +400,7 @@ def bench_command(args):
     print(f"ns/element, {args.data} data, {_plural(threads, 'thread')}; peers found: "
           f"{', '.join(bench.peer_versions()) or 'none'}")
     print(bench.format_table(rows))
-    print(bench.legend(rows, threads=threads))
+    print(bench.legend(rows, threads=threads, load=load))
     return 0
 
 
@@ -434,7 +441,11 @@ def plot_command(args):
         from . import plots
     except ImportError as exc:
         raise UsageError(f"gelu-numba plot: {exc}") from None
-    for path in plots.write_all(out):
+    progress = Progress("plots")
+    progress(0.0)
+    paths = plots.write_all(out)
+    progress(1.0)
+    for path in paths:
         print(os.path.abspath(path))
     return 0
 
@@ -460,8 +471,10 @@ def compile_command(args):
         for i, (target, name) in enumerate(jobs):
             ufunc(name, target)
             if any(issubclass(w.category, _loops.CacheUnavailableWarning) for w in caught):
-                raise UsageError("gelu-numba compile: no writable cache location; set NUMBA_CACHE_DIR to a "
-                                 "writable directory")
+                where = os.environ.get("NUMBA_CACHE_DIR")
+                raise UsageError("gelu-numba compile: no writable cache location"
+                                 + (f" (NUMBA_CACHE_DIR={where} is not writable by this user)" if where else
+                                    "; set NUMBA_CACHE_DIR to a writable directory"))
             progress((i + 1) / len(jobs))
     seconds = time.perf_counter() - t0
     paths = sorted(_loops.CACHE_PATHS)
@@ -507,7 +520,8 @@ def build_parser():
     parser = _Parser(prog="gelu-numba", formatter_class=fmt,
                      description="Accurate GELU kernels: report, accuracy, benchmarks, plots.",
                      epilog="Exit status: 0 success; 1 a measured error breaks the accuracy contract; "
-                            "2 bad usage, or a request this machine cannot serve (bench --gpu without a GPU).")
+                            "2 bad usage, or a request this machine cannot serve (bench --gpu without a GPU, "
+                            "compile without a writable cache).")
     parser.add_argument("--version", action="version", version=f"gelu_numba {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 

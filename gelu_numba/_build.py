@@ -41,6 +41,11 @@ def same_precision_kernel(name):
         def kernel(x):
             return S.evaluate_grad(x, pick(x, v32, v64), form, pick(x, c32, c64), False)
 
+    elif what == "grad2":
+
+        def kernel(x):
+            return S.evaluate_grad2(x, pick(x, v32, v64), form, pick(x, c32, c64), False)
+
     else:
 
         def kernel(dy, x):

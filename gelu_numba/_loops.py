@@ -152,6 +152,19 @@ def count(typingctx, state, slot):
     return types.none(state, slot), codegen
 
 
+def _caller_level():
+    """The stacklevel of the first frame outside this package (and the
+    import machinery), so that a warning names the user's line."""
+    import sys
+
+    here = str(pathlib.Path(__file__).parent)
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (frame.f_code.co_filename.startswith(here)
+                                 or frame.f_code.co_filename.startswith("<frozen")):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 class CacheUnavailableWarning(RuntimeWarning):
     """No writable cache location: kernels are compiled in memory, in every
     process (about 4 s a kernel on 2 cores)."""
@@ -180,7 +193,7 @@ def _compile(loop, parallel, cache):
                     "gelu_numba: no writable cache location (Numba needs NUMBA_CACHE_DIR, the package's "
                     "__pycache__ or ~/.cache to be writable); compiling kernels in memory, about 4 s each "
                     "in every process. Set NUMBA_CACHE_DIR to a writable directory to cache them.",
-                    CacheUnavailableWarning, stacklevel=5)
+                    CacheUnavailableWarning, stacklevel=_caller_level())
         else:
             path = getattr(getattr(compiled, "_cache", None), "_cache_path", None)
             if path:

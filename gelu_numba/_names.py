@@ -9,6 +9,9 @@ UNARY = (
     "gelu_grad",
     "gelu_tanh_grad",
     "gelu_sigmoid_grad",
+    "gelu_grad2",
+    "gelu_tanh_grad2",
+    "gelu_sigmoid_grad2",
 )
 BINARY = ("gelu_backward", "gelu_tanh_backward", "gelu_sigmoid_backward")
 NAMES = UNARY + BINARY

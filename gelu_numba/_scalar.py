@@ -18,6 +18,14 @@ sigmoid  f(x) = x sigma(w), w = 1.702 x
          with E = exp(-|w|): x sigma(w) = x E/(1+E) (x < 0) or x/(1+E);
          f' = E (1 + E + x w')/(1+E)^2 (x < 0) or (1 + E + E x w')/(1+E)^2.
 
+Second derivatives, even in x (f(x) = x + f(-x)), with t = |x|:
+exact    f''(t) = phi(t) (2 - t^2)
+tanh,    f''(t) = E [A (1 + E) - B (1 - E)] / (1 + E)^3, E = exp(-w(t)),
+sigmoid  A = 2 w' + t w'' (2b + 12a t^2, or 2 * 1.702), B = t w'^2;
+         evaluated the same way under every policy (no regions: no
+         cancellation beyond what the error scale, 2 phi or 2 sigma' w',
+         allows), with exp's argument split exactly and 2^k applied last.
+
 These "tail formulas" are exact everywhere; how they are evaluated depends
 on the precision policy of the target (see ``_fp``):
 
@@ -369,6 +377,85 @@ def _tail_grad(x, t_max, form, c, dw):
 
 
 # --------------------------------------------------------------------------
+# Second derivatives: one formula per form for all t = |x| (see the module
+# docstring).  Each returns (m, k) with f''(x) = m 2^k.
+
+
+@jitable
+def _exp_argument_floor(h):
+    """max(h, floor) for exp(-h): below the floor exp(-h) is 1 to working
+    precision, and a smaller argument would underflow in the powers of the
+    exp polynomial (2^-27 in float32, 2^-80 in float64)."""
+    T = type(h)
+    floor = T(pick(h, 2.0**-27, 2.0**-80))
+    return h if h > floor else floor
+
+
+@jitable
+def _exact_grad2(t, c, dw):
+    """phi(t) (2 - t^2)."""
+    T = type(t)
+    tq = _tiny_to_zero(t)
+    h, l = two_prod(tq, tq, dw)  # t^2 = h + l exactly
+    hc = _exp_argument_floor(h)
+    lc = l if h > T(0) and hc == h else T(0)
+    k, e_hi, e_lo = exp_dw(hc * T(-0.5), lc * T(-0.5), c, dw)
+    b_hi, b_lo = dw_add(T(2), T(0), -h, -l, dw)  # 2 - t^2
+    g_hi, g_lo = dw_mul(e_hi, e_lo, b_hi, b_lo, dw)
+    m_hi, m_lo = dw_mul(g_hi, g_lo, T(c.inv_sqrt_2pi[0]), T(c.inv_sqrt_2pi[1]), dw)
+    return m_hi, k
+
+
+@jitable
+def _sigma_grad2(t, c, form, dw):
+    """E [A (1 + E) - B (1 - E)] / (1 + E)^3 for the tanh and sigmoid forms."""
+    T = type(t)
+    tq = _tiny_to_zero(t)
+    w_hi, w_lo, wp_hi, wp_lo = _sigma_argument(tq, c, form, dw)
+    wc = _exp_argument_floor(w_hi)
+    k, p_hi, p_lo = exp_dw(-wc, -w_lo if wc == w_hi else T(0), c, dw)
+    # 1 +- E: below 2^-90, E changes neither (and a smaller E would be
+    # subnormal), so it is taken at that scale there.
+    k_e = _positive_side_scale(k)
+    e_hi, e_lo = scale2(p_hi, k_e), scale2(p_lo, k_e)
+    op_hi, op_lo = dw_add(T(1), T(0), e_hi, e_lo, dw)
+    om_hi, om_lo = dw_add(T(1), T(0), -e_hi, -e_lo, dw)
+    if form == TANH:
+        s_hi, s_lo = two_prod(tq, tq, dw)
+        n_hi, n_lo = dw_mul(T(c.tanh_a3[0]), T(c.tanh_a3[1]), s_hi, s_lo, dw)  # 3a t^2
+        a_hi, a_lo = dw_add(wp_hi, wp_lo, n_hi, n_lo, dw)
+        a_hi, a_lo = T(2) * a_hi, T(2) * a_lo  # 2 w' + 6a t^2
+    else:
+        a_hi, a_lo = T(2) * wp_hi, T(2) * wp_lo  # 2 * 1.702
+    q_hi, q_lo = dw_mul(wp_hi, wp_lo, wp_hi, wp_lo, dw)
+    b_hi, b_lo = dw_mul(q_hi, q_lo, tq, T(0), dw)  # t w'^2
+    u_hi, u_lo = dw_mul(a_hi, a_lo, op_hi, op_lo, dw)
+    v_hi, v_lo = dw_mul(b_hi, b_lo, om_hi, om_lo, dw)
+    n_hi, n_lo = dw_add(u_hi, u_lo, -v_hi, -v_lo, dw)
+    r_hi, r_lo = dw_mul(p_hi, p_lo, n_hi, n_lo, dw)
+    d_hi, d_lo = dw_mul(op_hi, op_lo, op_hi, op_lo, dw)
+    d_hi, d_lo = dw_mul(d_hi, d_lo, op_hi, op_lo, dw)
+    m_hi, m_lo = dw_div(r_hi, r_lo, d_hi, d_lo, dw)
+    return m_hi, k
+
+
+@jitable
+def _grad2_parts(x, v, form, c, ext):
+    """(m, k) with f''(x) = m 2^k; -0.0 beyond t_max, where |f''| lies far
+    below the smallest subnormal (and f'' < 0)."""
+    T = type(x)
+    t_max = T(v.t_max)
+    xs = _without_nan(x)
+    t = clamp(abs(xs), T(0), t_max)
+    if form == EXACT:
+        m, k = _exact_grad2(t, c, not ext)
+    else:
+        m, k = _sigma_grad2(t, c, form, not ext)
+    saturated = abs(xs) >= t_max
+    return (T(-0.0) if saturated else m), (T(0) if saturated else k)
+
+
+# --------------------------------------------------------------------------
 # Assembly.  `ext` is the policy: x already widened, tail formulas everywhere.
 
 
@@ -469,6 +556,12 @@ def evaluate_grad(x, v, form, c, ext):
 
 
 @jitable
+def evaluate_grad2(x, v, form, c, ext):
+    m, k = _grad2_parts(x, v, form, c, ext)
+    return _narrow(x, scale2(m, k))
+
+
+@jitable
 def evaluate_backward(dy, x, v, form, c, ext):
     m, k = _grad_parts(x, v, form, c, ext)
     return _narrow(x, _scaled_product(dy, m, k))
@@ -483,6 +576,12 @@ def _f(x, v, form):
 @jitable
 def _df(x, v, form):
     m, k = _grad_parts(widen(x), v, form, common(x), extended(x))
+    return _narrow(x, scale2(m, k))
+
+
+@jitable
+def _d2f(x, v, form):
+    m, k = _grad2_parts(widen(x), v, form, common(x), extended(x))
     return _narrow(x, scale2(m, k))
 
 
@@ -533,6 +632,24 @@ def gelu_sigmoid_grad(x):
 
 
 @jitable
+def gelu_grad2(x):
+    """Second derivative of the exact GELU, phi(x) (2 - x^2)."""
+    return _d2f(x, pick(x, C.GELU_F32, C.GELU_F64), EXACT)
+
+
+@jitable
+def gelu_tanh_grad2(x):
+    """Second derivative of the tanh approximation."""
+    return _d2f(x, pick(x, C.GELU_TANH_F32, C.GELU_TANH_F64), TANH)
+
+
+@jitable
+def gelu_sigmoid_grad2(x):
+    """Second derivative of the sigmoid approximation."""
+    return _d2f(x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
+
+
+@jitable
 def gelu_backward(dy, x):
     """Fused backward of the exact GELU: dy * gelu_grad(x)."""
     return _backward(dy, x, pick(x, C.GELU_F32, C.GELU_F64), EXACT)
@@ -562,5 +679,5 @@ VARIANTS = {
 EXPLICIT = {
     variant + suffix: (form, tables, what)
     for variant, (form, tables) in VARIANTS.items()
-    for suffix, what in (("", "value"), ("_grad", "grad"), ("_backward", "backward"))
+    for suffix, what in (("", "value"), ("_grad", "grad"), ("_grad2", "grad2"), ("_backward", "backward"))
 }

@@ -42,7 +42,7 @@ MINIMUM = {
 
 def variant_of(name):
     """The forward kernel a name belongs to: 'gelu_tanh_grad' -> 'gelu_tanh'."""
-    for suffix in ("_grad", "_backward"):
+    for suffix in ("_grad2", "_grad", "_backward"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -185,7 +185,8 @@ def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel", in
     f32 = kernel if kernel is not None else ufunc(name, target)
     f64 = ufunc(name, "parallel")
     forward = ufunc(variant_of(name), "parallel")
-    is_grad = name != variant_of(name)
+    what = reference.kind(name)
+    is_grad = what != "value"
     xmin = np.float32(MINIMUM[variant_of(name)])
     if interval is None:
         lo, hi = 0, 1 << 32
@@ -210,16 +211,18 @@ def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel", in
             x64 = x.astype(np.float64)
             ref = f64(x64)
             scale = np.abs(ref)
-            if is_grad:
+            if what == "grad":
                 with np.errstate(invalid="ignore", divide="ignore"):
                     first = np.where(x64 == 0, 0.5, forward(x64) / x64)
                 scale = np.maximum(scale, np.abs(first))
+            elif what == "grad2":
+                scale = np.maximum(scale, _grad2_first_term(variant_of(name), x64))
             err = np.abs(y.astype(np.float64) - ref) / _ulp32(scale)
         if y.dtype != np.float32:
             raise TypeError(f"the kernel under test returned {y.dtype}, not float32")
         err = np.where(finite, err, 0.0)
         err[np.isnan(err)] = np.inf  # a NaN result for a finite input
-        bad = ~finite & ~((y == _limit(x, is_grad)) | (np.isnan(x) & np.isnan(y)))
+        bad = ~finite & ~((y == _limit(x, what)) | (np.isnan(x) & np.isnan(y)))
         err[bad] = np.inf
         i = int(np.argmax(err))
         if err[i] > worst.max_ulp or worst.points == 0:  # (at: a real input even if all are exact)
@@ -232,10 +235,27 @@ def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel", in
     return worst
 
 
-def _limit(x, is_grad):
-    if is_grad:
+def _limit(x, what):
+    if what == "grad2":
+        return np.zeros_like(x)
+    if what == "grad":
         return np.where(x > 0, np.float32(1), np.float32(0))
     return np.where(x > 0, x, np.float32(0))
+
+
+def _grad2_first_term(variant, x):
+    """|first term| of f'' in float64 (the error scale of the second
+    derivatives, see gelu_numba.reference): 2 phi(x), or 2 sigma'(w) w'."""
+    with np.errstate(all="ignore"):
+        if variant == "gelu":
+            return 2 * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        if variant == "gelu_tanh":
+            k = 2 * math.sqrt(2 / math.pi)
+            w, dw = k * (x + 0.044715 * x**3), k * (1 + 3 * 0.044715 * x * x)
+        else:
+            w, dw = 1.702 * x, np.full_like(x, 1.702)
+        e = np.exp(-np.abs(w))
+        return np.nan_to_num(2 * dw * e / (1 + e) ** 2)
 
 
 def _check_monotone(x, y, xmin, carry, violations, keep=20):

@@ -36,6 +36,9 @@ OPERATIONS = (
     ("gelu_tanh_grad", "gelu_tanh_grad", False, False),
     ("gelu_sigmoid_grad", "gelu_sigmoid_grad", False, False),
     ("gelu_sigmoid_backward", "gelu_sigmoid_backward", False, True),
+    ("gelu_grad2", "gelu_grad2", False, False),
+    ("gelu_tanh_grad2", "gelu_tanh_grad2", False, False),
+    ("gelu_sigmoid_grad2", "gelu_sigmoid_grad2", False, False),
 )
 HEADLINE = tuple(o[0] for o in OPERATIONS[:5])
 
@@ -246,6 +249,56 @@ def _numpy_scipy(op, x, dy, out):
             np.multiply(tmp2, x, out=tmp2)
             np.multiply(tmp2, t(1.702), out=tmp2)
             np.add(tmp, tmp2, out=out)
+    elif op == "gelu_grad2":  # phi(x) (2 - x^2)
+        inv = t(1 / math.sqrt(2 * math.pi))
+
+        def run():
+            np.multiply(x, x, out=tmp)
+            np.multiply(tmp, t(-0.5), out=tmp2)
+            np.exp(tmp2, out=tmp2)
+            np.subtract(t(2), tmp, out=tmp)
+            np.multiply(tmp, tmp2, out=tmp)
+            np.multiply(tmp, inv, out=out)
+    elif op == "gelu_sigmoid_grad2":  # s (1 - s) (2a + a^2 x (1 - 2s))
+        a = t(1.702)
+
+        def run():
+            np.multiply(x, a, out=tmp)
+            special.expit(tmp, out=tmp)
+            np.multiply(tmp, t(-2), out=tmp2)
+            np.add(tmp2, t(1), out=tmp2)
+            np.multiply(tmp2, x, out=tmp2)
+            np.multiply(tmp2, a * a, out=tmp2)
+            np.add(tmp2, t(2) * a, out=tmp2)
+            np.subtract(t(1), tmp, out=out)
+            np.multiply(out, tmp, out=out)
+            np.multiply(out, tmp2, out=out)
+    elif op == "gelu_tanh_grad2":  # (1 - th^2)/4 (2w' + x w'' - x th w'^2), w = 2u
+        a = t(0.044715)
+        w1 = t(2) * c
+        tmp3 = np.empty_like(x)
+
+        def run():
+            np.multiply(x, x, out=tmp)
+            np.multiply(tmp, a, out=tmp2)
+            np.add(tmp2, t(1), out=tmp2)
+            np.multiply(tmp2, x, out=tmp2)
+            np.multiply(tmp2, c, out=tmp2)
+            np.tanh(tmp2, out=tmp2)  # th
+            np.multiply(tmp, t(3) * a, out=tmp3)
+            np.add(tmp3, t(1), out=tmp3)
+            np.multiply(tmp3, w1, out=tmp3)  # w'
+            np.multiply(tmp3, tmp3, out=out)
+            np.multiply(out, tmp2, out=out)
+            np.multiply(out, x, out=out)  # x th w'^2
+            np.multiply(tmp, t(12) * a * c, out=tmp)  # x w''
+            np.multiply(tmp3, t(2), out=tmp3)
+            np.add(tmp3, tmp, out=tmp3)
+            np.subtract(tmp3, out, out=tmp3)
+            np.multiply(tmp2, tmp2, out=tmp2)
+            np.subtract(t(1), tmp2, out=tmp2)
+            np.multiply(tmp2, t(0.25), out=tmp2)
+            np.multiply(tmp2, tmp3, out=out)
     else:
         return None
     return run
@@ -406,8 +459,17 @@ def noise(rows):
     return float(np.median(spreads)) if spreads else math.nan
 
 
-def legend(rows, threads):
-    """What the columns of :func:`format_table` mean, and how far to trust them."""
+def machine_load():
+    """The 1-minute load average, or None where the OS has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def legend(rows, threads, load=None):
+    """What the columns of :func:`format_table` mean, and how far to trust
+    them; `load` is the load average when the run started."""
     present = [c for c in COLUMNS if any(c in r["ns_per_element"] for r in rows)]
     meaning = {
         "gelu_numba": "ours: gelu_numba, serial, out=",
@@ -426,4 +488,9 @@ def legend(rows, threads):
     spread = f"the median round was {100 * n:.0f} % slower than the best here; " if n == n else ""
     lines.append(f"Each figure is the best of interleaved rounds; {spread}on a shared machine figures "
                  "move up to 20 % from run to run, so compare within one run.")
+    cores = os.cpu_count() or 1
+    if load is not None and load > 0.5 * cores:
+        lines.append(f"WARNING: the machine was busy when this run started (load average {load:.1f} on "
+                     f"{cores} cores): other programs took CPU time, and these figures, the threaded ones "
+                     "above all, do not measure the kernels.")
     return "\n".join(lines)

@@ -248,7 +248,8 @@ def _kind(obj):
         raise TypeError(
             "gelu_numba.gpu kernels take CUDA device arrays (CuPy, PyTorch CUDA tensors, Numba "
             "device arrays), not a NumPy array; use gelu_numba.gelu etc. for host arrays"
-            + ("" if is_available() else " (and no CUDA GPU is usable here: " + describe() + ")")
+            + ("" if is_available() else " (and no CUDA GPU is usable here: "
+               + describe().removeprefix("not usable: ") + ")")
         )
     raise TypeError(
         f"expected a CUDA device array (an object with __cuda_array_interface__), "
@@ -447,6 +448,9 @@ gelu_sigmoid = Kernel("gelu_sigmoid")
 gelu_grad = Kernel("gelu_grad")
 gelu_tanh_grad = Kernel("gelu_tanh_grad")
 gelu_sigmoid_grad = Kernel("gelu_sigmoid_grad")
+gelu_grad2 = Kernel("gelu_grad2")
+gelu_tanh_grad2 = Kernel("gelu_tanh_grad2")
+gelu_sigmoid_grad2 = Kernel("gelu_sigmoid_grad2")
 gelu_backward = Kernel("gelu_backward")
 gelu_tanh_backward = Kernel("gelu_tanh_backward")
 gelu_sigmoid_backward = Kernel("gelu_sigmoid_backward")

@@ -16,7 +16,11 @@ requested floating-point format; subnormal results are measured in units of
 the smallest subnormal.  For a gradient ``f'(x) = first_term + ...`` the ulp
 is taken of ``max(|f'(x)|, |first_term|)``, where the first term is Phi(x) for
 the exact GELU and sigma(.) for the two approximations: f' has a zero at the
-minimum of f, where no relative bound on f' itself is meaningful.
+minimum of f, where no relative bound on f' itself is meaningful.  Likewise
+for a second derivative (``*_grad2``), whose first term is 2 phi(x) for the
+exact GELU (f'' = phi(x) (2 - x^2)) and 2 sigma'(w) w' for the
+approximations: f'' has zeros at the inflection points of f' (x = +-sqrt 2
+for the exact GELU), and its first term is the size of its parts there.
 """
 
 import math
@@ -38,7 +42,8 @@ __all__ = [
     "max_abs_difference",
 ]
 
-#: The six functions that carry the accuracy contract.
+#: The functions that carry the accuracy contract (values, first and second
+#: derivatives).
 KERNELS = UNARY
 
 #: The three GELU variants, by the name of their forward kernel.
@@ -107,6 +112,30 @@ def _exact(x, derivative):
     return p + x * _npdf(x), p
 
 
+def _exact_grad2(x):
+    phi = _npdf(x)
+    return phi * (2 - x * x), 2 * phi
+
+
+def _second_derivative(x, w, dw, d2w):
+    """(f'', first term) of f = x sigma(w(x))."""
+    s = _sigmoid(w)
+    sp = s * _sigmoid(-w)  # sigma'(w), without cancellation
+    first = 2 * sp * dw
+    return first + sp * x * d2w + x * sp * (1 - 2 * s) * dw * dw, first
+
+
+def _tanh_grad2(x):
+    w, dw = _tanh_argument(x)
+    d2w = 2 * mp.sqrt(2 / mp.pi) * 6 * mp.mpf("0.044715") * x
+    return _second_derivative(x, w, dw, d2w)
+
+
+def _sigmoid_grad2(x):
+    w, dw = _sigmoid_argument(x)
+    return _second_derivative(x, w, dw, 0)
+
+
 _FORMULAS = {
     "gelu": lambda x: _exact(x, False),
     "gelu_grad": lambda x: _exact(x, True),
@@ -114,14 +143,23 @@ _FORMULAS = {
     "gelu_tanh_grad": lambda x: _sigma_form(_tanh_argument, x, True),
     "gelu_sigmoid": lambda x: _sigma_form(_sigmoid_argument, x, False),
     "gelu_sigmoid_grad": lambda x: _sigma_form(_sigmoid_argument, x, True),
+    "gelu_grad2": _exact_grad2,
+    "gelu_tanh_grad2": _tanh_grad2,
+    "gelu_sigmoid_grad2": _sigmoid_grad2,
 }
 
 # Limits at +-inf: gelu(+inf) = +inf, gelu(-inf) = -0.0, f'(+inf) = 1 and
-# f'(-inf) = 0 (approached from below, so -0.0).
+# f'(-inf) = 0 (approached from below, so -0.0); f''(+-inf) = 0, from below.
 _AT_INFINITY = {
-    False: {+1: math.inf, -1: -0.0},
-    True: {+1: 1.0, -1: -0.0},
+    "value": {+1: math.inf, -1: -0.0},
+    "grad": {+1: 1.0, -1: -0.0},
+    "grad2": {+1: -0.0, -1: -0.0},
 }
+
+
+def kind(name):
+    """'value', 'grad' or 'grad2': what kernel `name` computes."""
+    return "grad2" if name.endswith("_grad2") else "grad" if name.endswith("_grad") else "value"
 
 
 def _check_name(name):
@@ -143,17 +181,19 @@ def _pair(name, x, prec):
     x = float(x)
     if math.isnan(x):
         return math.nan, math.nan
-    grad = name.endswith("_grad")
+    what = kind(name)
     if math.isinf(x):
-        v = _AT_INFINITY[grad][1 if x > 0 else -1]
+        v = _AT_INFINITY[what][1 if x > 0 else -1]
         return v, v
     with mp.workprec(prec):
         if abs(x) > HUGE:
-            if x > 0:
-                v = mp.mpf(1) if grad else mp.mpf(x)
-                return v, v
             tiny = -mp.ldexp(1, _TINY_EXPONENT)
-            return tiny, -tiny if grad else tiny
+            if what == "grad2":  # f'' vanishes like exp(-x^2/2) (or faster), from below
+                return tiny, -tiny
+            if x > 0:
+                v = mp.mpf(1) if what == "grad" else mp.mpf(x)
+                return v, v
+            return tiny, -tiny if what == "grad" else tiny
         v, first = _FORMULAS[name](mp.mpf(x))
         return +v, +first
 

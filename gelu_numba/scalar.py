@@ -18,10 +18,13 @@ from ._scalar import (  # noqa: F401 (re-exported)
     gelu,
     gelu_backward,
     gelu_grad,
+    gelu_grad2,
     gelu_sigmoid,
     gelu_sigmoid_backward,
     gelu_sigmoid_grad,
+    gelu_sigmoid_grad2,
     gelu_tanh,
     gelu_tanh_backward,
     gelu_tanh_grad,
+    gelu_tanh_grad2,
 )

@@ -4,7 +4,7 @@ import gelu_numba as gn
 import gelu_numba.parallel as gp
 
 VARIANTS = ("gelu", "gelu_tanh", "gelu_sigmoid")
-UNARY = VARIANTS + tuple(v + "_grad" for v in VARIANTS)
+UNARY = VARIANTS + tuple(v + "_grad" for v in VARIANTS) + tuple(v + "_grad2" for v in VARIANTS)
 BINARY = tuple(v + "_backward" for v in VARIANTS)
 ALL = UNARY + BINARY
 
@@ -34,6 +34,10 @@ def parallel(name):
 
 def grad_of(variant):
     return serial(variant + "_grad")
+
+
+def grad2_of(variant):
+    return serial(variant + "_grad2")
 
 
 def backward_of(variant):

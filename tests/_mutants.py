@@ -98,3 +98,15 @@ def zero_without_sign(t, x):
     """The real kernel plus a zero correction term: +0.0 where -0.0 is due
     (what x/2 + x^2 P(x^2) gives for the smallest subnormal)."""
     return gn.gelu(x) + t(0)
+
+
+@_in_dtype
+def grad2_without_curvature_term(t, x):
+    """2 phi(x): the -x^2 phi(x) term of the exact GELU's second derivative forgotten."""
+    return t(2) * np.exp(-x * x / t(2)) / t(np.sqrt(2 * np.pi))
+
+
+@_in_dtype
+def grad2_of_the_wrong_form(t, x):
+    """The exact GELU's second derivative given for the tanh form."""
+    return gn.gelu_grad2(x)

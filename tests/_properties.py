@@ -54,6 +54,19 @@ def derivative_bounds(variant):
     return 1.02 * float(m2), 1.02 * float(m3)
 
 
+@functools.cache
+def fourth_derivative_bound(variant):
+    """max |f^(4)| on [-12, 12] plus 2% (for the grad2 smoothness check)."""
+    grad = reference._FORMULAS[variant + "_grad"]
+    with mp.workprec(80):
+        g = lambda t: grad(t)[0]  # noqa: E731
+        m4 = mp.mpf(0)
+        for i in range(-1200, 1201):
+            t = mp.mpf(i) / 100
+            m4 = max(m4, abs(mp.diff(g, t, 3)))
+    return 1.02 * float(m4)
+
+
 def _run(test):
     """Run a hypothesis test, reporting only the first distinct failure."""
     settings(report_multiple_bugs=False)(test)()
@@ -319,3 +332,46 @@ def check_negative_sign(variant, f, dtype):
         assert not bad.any(), f"{variant}({x[bad][0]!r}) = {y[bad][0]!r}: sign bit not set"
 
     _run(run)
+
+
+# --------------------------------------------------------------------------
+# Second derivatives.
+
+
+def check_grad2_smoothness(variant, g, g2, dtype):
+    """g2 agrees with the central difference of g = f' within the derived
+    bound: |(g(x+h) - g(x-h))/2h - f2(x)| <= M4 h^2/6 + (e(x+h) + e(x-h))/2h,
+    e the kernel error of g (2 ulp of at most 1.2), and g2(x) itself within
+    2 ulp of its scale (at most 1)."""
+    m4 = fourth_derivative_bound(variant)
+    h = 2.0**-14 if dtype is np.float64 else 2.0**-6
+
+    @given(floats(dtype, -10.0, 10.0))
+    def run(x):
+        x = dtype(round(float(x) / h) * h)
+        xs = np.array([x - dtype(h), x, x + dtype(h)], dtype=dtype)
+        gm, _, gp = _call(g, xs).astype(np.float64)
+        fd = (gp - gm) / (2 * h)
+        g2x = float(_call(g2, x))
+        tol = (m4 * h * h / 6 + CONTRACT_ULP * 2 * ulp(1.2, dtype) / (2 * h) + CONTRACT_ULP * ulp(1.0, dtype))
+        assert abs(g2x - fd) <= tol, f"x={x!r}: f2={g2x!r}, finite difference {fd!r}, tol {tol:.3g}"
+
+    _run(run)
+
+
+def check_grad2_special_values(variant, g2, dtype):
+    """f2(NaN) = NaN, f2(+-inf) = -0.0, f2 even, f2(0) = f2(-0.0) > 0,
+    finite at the edges, no floating-point warning but underflow."""
+    t = dtype
+    with np.errstate(all="raise", under="ignore"):
+        assert np.isnan(g2(t(np.nan)))
+        for v in (np.inf, -np.inf):
+            y = g2(t(v))
+            assert y == 0 and np.signbit(y), f"{variant} second derivative at {v} = {y!r}, want -0.0"
+        assert g2(t(0.0)) == g2(t(-0.0)) > 0
+        x = np.linspace(-30, 30, 1001).astype(dtype)
+        assert np.array_equal(g2(x), g2(-x)), "the second derivative is even"
+        info = np.finfo(dtype)
+        edge = np.array([info.max, -info.max, info.tiny, -info.tiny,
+                         info.smallest_subnormal, -info.smallest_subnormal], dtype=dtype)
+        assert np.all(np.isfinite(g2(edge)))

@@ -104,7 +104,8 @@ def test_no_spurious_underflow(name, dtype):
     exact = np.isinf(x) | (x == 0)
     keep = (np.abs(y) >= info.tiny) | np.isnan(y) | exact
     args = tuple(a[keep] for a in args)
-    assert args[-1].size > 10_000
+    # (second derivatives vanish on both sides, so fewer results are normal)
+    assert args[-1].size > (5_000 if name.endswith("_grad2") else 10_000)
     for f in (serial(name), parallel(name)):
         with np.errstate(all="raise"):
             f(*args)

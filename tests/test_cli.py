@@ -104,7 +104,7 @@ def test_report_text(tmp_path, capsys, monkeypatch):
     assert all(float(r[2]) <= 2.0 for r in acc_rows)
     k = lines.index("Throughput, float32, 1M elements, ns/element (lower is better)")
     assert lines[k + 1].split()[:5] == ["operation", "dtype", "size", "ours", "ours"]
-    assert {ln.split()[0] for ln in lines[k + 3:k + 13]} == {"copy", *cli.KERNELS, "gelu_backward",
+    assert {ln.split()[0] for ln in lines[k + 3:k + 16]} == {"copy", *cli.KERNELS, "gelu_backward",
                                                            "gelu_tanh_backward", "gelu_sigmoid_backward"}
     if _has("scipy"):
         assert "np+scipy" in lines[k + 1]

@@ -71,6 +71,22 @@ def test_negative_sign_catches_unsigned_zero(dtype):
         P.check_negative_sign("gelu", M.zero_without_sign, dtype)
 
 
+def test_grad2_smoothness_catches_missing_term(dtype):
+    with FAILS:
+        P.check_grad2_smoothness("gelu", grad_of("gelu"), M.grad2_without_curvature_term, dtype)
+
+
+def test_ulp_bound_catches_grad2_of_the_wrong_form(dtype):
+    with FAILS:
+        P.check_ulp_bound("gelu_tanh_grad2", M.grad2_of_the_wrong_form, dtype)
+
+
+def test_grad2_special_values_catch_a_positive_zero_at_infinity(dtype):
+    # 2 phi(x) is +0.0 at +-inf: the limit is approached from below, -0.0.
+    with FAILS:
+        P.check_grad2_special_values("gelu", M.grad2_without_curvature_term, dtype)
+
+
 def test_saturation_catches_slow_tail():
     # In float32 sigma(-1.702 x) drops below half an ulp about where Phi does,
     # so the mistake shows in float64 only.

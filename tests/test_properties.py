@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 import _properties as P
-from _kernels import VARIANTS, backward_of, grad_of, parallel, same_precision, serial
+from _kernels import VARIANTS, backward_of, grad2_of, grad_of, parallel, same_precision, serial
 
 pytestmark = pytest.mark.filterwarnings("error")
 
 
-@pytest.mark.parametrize("name", [*VARIANTS, *(v + "_grad" for v in VARIANTS)])
+@pytest.mark.parametrize("name", [*VARIANTS, *(v + "_grad" for v in VARIANTS), *(v + "_grad2" for v in VARIANTS)])
 def test_ulp_bound(name, dtype):
     P.check_ulp_bound(name, serial(name), dtype)
 
@@ -77,10 +77,28 @@ def test_same_precision_backward(variant):
 # The sign of f for x < 0, on every target and policy.
 
 
-@pytest.mark.parametrize("target", ["serial", "parallel", "same-precision"])
+# float64 has one policy (same precision), which serial and parallel cover.
+TARGETS_AND_DTYPES = [("serial", np.float32), ("serial", np.float64), ("parallel", np.float32),
+                      ("parallel", np.float64), ("same-precision", np.float32)]
+
+
+@pytest.mark.parametrize("target, dtype", TARGETS_AND_DTYPES, ids=lambda v: getattr(v, "__name__", v))
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_negative_inputs_give_negative_results(variant, target, dtype):
-    if target == "same-precision" and dtype is np.float64:
-        pytest.skip("float64 has one policy (same precision): the serial and parallel cases cover it")
     f = {"serial": serial, "parallel": parallel, "same-precision": same_precision}[target](variant)
     P.check_negative_sign(variant, f, dtype)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_grad2_matches_finite_difference_of_grad(variant, dtype):
+    P.check_grad2_smoothness(variant, grad_of(variant), grad2_of(variant), dtype)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_grad2_special_values(variant, dtype):
+    P.check_grad2_special_values(variant, grad2_of(variant), dtype)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_same_precision_grad2_special_values(variant):
+    P.check_grad2_special_values(variant, same_precision(variant + "_grad2"), np.float32)

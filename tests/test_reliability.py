@@ -20,6 +20,7 @@ import gelu_numba as gn
 import gelu_numba.parallel as gp
 from gelu_numba import _runtime
 from gelu_numba._loops import PARALLEL_MIN_SIZE
+from gelu_numba._names import NAMES
 
 from _kernels import ALL, BINARY, UNARY
 
@@ -304,12 +305,14 @@ def test_numba_cache_dir_is_honoured(tmp_path):
     """
     code, out, err = _python(compile_, NUMBA_CACHE_DIR=str(cache))
     assert code == 0, err
-    assert str(cache) in out and "9 kernels, serial and parallel" in out and "36 loops compiled, 0 loaded" in out
-    assert len(list(cache.rglob("*.nbc"))) == 36  # 9 kernels x 2 targets x 2 dtypes
+    loops = len(NAMES) * 2 * 2  # kernels x (serial, parallel) x (float32, float64)
+    assert str(cache) in out and f"{len(NAMES)} kernels, serial and parallel" in out
+    assert f"{loops} loops compiled, 0 loaded" in out
+    assert len(list(cache.rglob("*.nbc"))) == loops
     # A second process loads every loop instead of compiling it.
     code, out, err = _python(compile_, NUMBA_CACHE_DIR=str(cache))
     assert code == 0, err
-    assert "0 loops compiled, 36 loaded from the cache in " + str(cache) in out, out
+    assert f"0 loops compiled, {loops} loaded from the cache in " + str(cache) in out, out
 
 
 # --------------------------------------------------------------------------
@@ -351,6 +354,8 @@ def _scalar_kernel(name, dtype):
         return lambda x: np.float32(S.evaluate(wide(x), v32, form, C.COMMON_X32, True))
     if what == "grad":
         return lambda x: np.float32(S.evaluate_grad(wide(x), v32, form, C.COMMON_X32, True))
+    if what == "grad2":
+        return lambda x: np.float32(S.evaluate_grad2(wide(x), v32, form, C.COMMON_X32, True))
     return lambda dy, x: np.float32(S.evaluate_backward(wide(dy), wide(x), v32, form, C.COMMON_X32, True))
 
 

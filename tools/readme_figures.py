@@ -121,19 +121,24 @@ def speed_block(doc):
 # accuracy
 
 
-def measure_exhaustive():
+def measure_exhaustive(kernels=None, previous=None):
+    """The float32 sweeps of `kernels` (default: all), both targets; other
+    kernels' rows are kept from `previous`, each row with its own date."""
     from gelu_numba.__main__ import FORWARD
     from gelu_numba.accuracy import KERNELS, exhaustive_float32
 
-    out = {"environment": _environment(), "rows": {}}
+    out = {"environment": _environment(), "rows": dict(previous["rows"]) if previous and kernels else {}}
+    if previous and kernels:
+        for row in out["rows"].values():
+            row.setdefault("date", previous["environment"]["date"])
     for target in ("parallel", "same-precision"):
-        for name in KERNELS:
+        for name in kernels or KERNELS:
             t = time.perf_counter()
             w = exhaustive_float32(name, target=target)
             out["rows"][f"{target}/{name}"] = {
                 "max_ulp": w.max_ulp, "at": w.at, "points": w.points,
                 "monotonic_violations": len(w.monotonic_violations) if name in FORWARD else None,
-                "seconds": time.perf_counter() - t}
+                "seconds": time.perf_counter() - t, "date": out["environment"]["date"]}
             print(f"exhaustive {target} {name}: {w.max_ulp:.3f} ulp", file=sys.stderr)
     return out
 
@@ -161,9 +166,9 @@ def accuracy_block(exhaustive, search, sample):
     from gelu_numba.accuracy import KERNELS
 
     def ex(target, name):
-        if exhaustive is None:
+        r = (exhaustive or {"rows": {}})["rows"].get(f"{target}/{name}")
+        if r is None:
             return "not measured"
-        r = exhaustive["rows"][f"{target}/{name}"]
         mono = "" if r["monotonic_violations"] is None else (
             ", monotone" if r["monotonic_violations"] == 0 else f", {r['monotonic_violations']} drops")
         return f"{r['max_ulp']:.3f} ulp (x = {r['at']:.9g}{mono})"
@@ -190,7 +195,59 @@ def accuracy_block(exhaustive, search, sample):
     for label, doc in (("The exhaustive float32 sweeps", exhaustive), ("The float64 search", search),
                        ("The adversarial sample", sample)):
         if doc is not None:
-            lines.append(f"- {label}: measured {_stamp(doc['environment'])}.")
+            dates = sorted({r.get("date", doc["environment"]["date"]) for r in doc.get("rows", {}).values()}
+                           if isinstance(doc.get("rows"), dict) else [])
+            when = f" (rows measured on {', '.join(dates)})" if len(dates) > 1 else ""
+            lines.append(f"- {label}: measured {_stamp(doc['environment'])}{when}.")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# the PyTorch module next to torch.nn.GELU
+
+
+def measure_torch(n=1 << 22, rounds=15):
+    """ns/element of GELU() and torch.nn.GELU() on a float32 tensor of n
+    elements, forward and forward+backward, each call right after a torch
+    operation that used torch's own threads (as inside a model)."""
+    import torch
+
+    import gelu_numba.torch as gt
+
+    torch.manual_seed(0)
+    x = torch.randn(n) * 3
+    g = torch.randn(n)
+    rows = []
+    for approximate in ("none", "tanh"):
+        acts = {"gelu_numba.torch.GELU": gt.GELU(approximate), "torch.nn.GELU": torch.nn.GELU(approximate=approximate)}
+        best = {(k, m): float("inf") for k in acts for m in ("forward", "forward+backward")}
+        for _ in range(rounds):
+            for name, act in acts.items():
+                h = (x * 1.0001).requires_grad_()  # torch's threads were just busy
+                t = time.perf_counter()
+                act(h)
+                best[name, "forward"] = min(best[name, "forward"], time.perf_counter() - t)
+                h = (x * 1.0001).requires_grad_()
+                t = time.perf_counter()
+                act(h).backward(g)
+                best[name, "forward+backward"] = min(best[name, "forward+backward"], time.perf_counter() - t)
+        for mode in ("forward", "forward+backward"):
+            ours, theirs = best["gelu_numba.torch.GELU", mode], best["torch.nn.GELU", mode]
+            rows.append({"approximate": approximate, "mode": mode, "ours_ns": ours / n * 1e9,
+                         "torch_ns": theirs / n * 1e9, "ratio": ours / theirs})
+    return {"environment": _environment(), "elements": n, "threads": torch.get_num_threads(), "rows": rows}
+
+
+def torch_block(doc):
+    env = doc["environment"]
+    lines = [f"`GELU()` of gelu_numba next to `torch.nn.GELU()`, float32, {doc['elements'] >> 20}M elements, "
+             f"{doc['threads']} torch threads, each call right after a torch operation (so torch's threads were "
+             f"just busy, as inside a model); ns per element, best of {15} interleaved rounds, ratio = ours / "
+             f"torch. Measured {_stamp(env)}.", "",
+             "| approximate | pass | gelu_numba | torch.nn.GELU | ratio |", "|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        lines.append(f"| `{r['approximate']}` | {r['mode']} | {r['ours_ns']:.3f} | {r['torch_ns']:.3f} | "
+                     f"{r['ratio']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -221,6 +278,7 @@ def measure_timings():
             "first_call_warm": min(_seconds(first, env) for _ in range(3)) - python,
             "compile_all_cold": _seconds("from gelu_numba.__main__ import main; main(['compile'])", env) - python,
             "compile_all_warm": _seconds("from gelu_numba.__main__ import main; main(['compile'])", env) - python,
+            "loops": 4 * len(__import__("gelu_numba._names", fromlist=["NAMES"]).NAMES),
         }
     return out
 
@@ -229,8 +287,8 @@ def timings_block(doc):
     return (f"`import gelu_numba` takes {doc['import']:.2f} s (it imports NumPy and compiles nothing). "
             f"The first call of a kernel takes {doc['first_call_cold']:.1f} s in a process with an empty cache "
             f"(importing Numba and compiling that kernel's two loops) and {doc['first_call_warm']:.2f} s once "
-            f"Numba's cache holds it; `gelu-numba compile` builds all 36 loops (9 kernels × serial, parallel × "
-            f"float32, float64) in {doc['compile_all_cold']:.0f} s cold and loads them in "
+            f"Numba's cache holds it; `gelu-numba compile` builds all {doc['loops']} loops ({doc['loops'] // 4} "
+            f"kernels × serial, parallel × float32, float64) in {doc['compile_all_cold']:.0f} s cold and loads them in "
             f"{doc['compile_all_warm']:.1f} s warm. Measured {_stamp(doc['environment'])}, with "
             f"`{doc['environment']['command']}` (Python's own start-up subtracted).\n")
 
@@ -246,11 +304,13 @@ def _write(name, body):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", action="append", choices=("speed", "accuracy", "timings"))
+    p.add_argument("--only", action="append", choices=("speed", "accuracy", "timings", "torch"))
     p.add_argument("--exhaustive", action="store_true", help="rerun the float32 sweeps (about 40 minutes)")
+    p.add_argument("--exhaustive-kernel", action="append", metavar="NAME",
+                   help="rerun the float32 sweeps of these kernels only, keeping the others' results")
     p.add_argument("--float64-search", action="store_true", help="rerun the float64 search against mpmath")
     args = p.parse_args(argv)
-    only = set(args.only or ("speed", "accuracy", "timings"))
+    only = set(args.only or ("speed", "accuracy", "timings", "torch"))
     for name in only:  # fail now, not after the measurements, if a marker is missing
         replace_block(README.read_text(), name, "")
     if "timings" in only:
@@ -258,13 +318,17 @@ def main(argv=None):
         _save("timings", doc)
         _write("timings", timings_block(doc))
     if "accuracy" in only:
-        if args.exhaustive:
-            _save("exhaustive", measure_exhaustive())
+        if args.exhaustive or args.exhaustive_kernel:
+            _save("exhaustive", measure_exhaustive(args.exhaustive_kernel, _load("exhaustive")))
         if args.float64_search:
             _save("float64_search", measure_float64_search())
         sample = measure_sample()
         _save("accuracy_sample", sample)
         _write("accuracy", accuracy_block(_load("exhaustive"), _load("float64_search"), sample))
+    if "torch" in only:
+        doc = measure_torch()
+        _save("torch", doc)
+        _write("torch", torch_block(doc))
     if "speed" in only:
         doc = measure_speed()
         _save("speed", doc)
