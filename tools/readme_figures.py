@@ -143,14 +143,18 @@ def measure_exhaustive(kernels=None, previous=None):
     return out
 
 
-def measure_float64_search():
+def measure_float64_search(kernels=None, previous=None):
     from gelu_numba.accuracy import KERNELS, float64_search_points, max_ulp_error
 
     x = float64_search_points()
-    out = {"environment": _environment(), "points": int(x.size), "rows": {}}
-    for name in KERNELS:
+    out = {"environment": _environment(), "points": int(x.size),
+           "rows": dict(previous["rows"]) if previous and kernels else {}}
+    if previous and kernels:
+        for row in out["rows"].values():
+            row.setdefault("date", previous["environment"]["date"])
+    for name in kernels or KERNELS:
         w = max_ulp_error(name, np.float64, x=x)
-        out["rows"][name] = {"max_ulp": w.max_ulp, "at": w.at}
+        out["rows"][name] = {"max_ulp": w.max_ulp, "at": w.at, "date": out["environment"]["date"]}
         print(f"float64 search {name}: {w.max_ulp:.3f} ulp", file=sys.stderr)
     return out
 
@@ -174,9 +178,9 @@ def accuracy_block(exhaustive, search, sample):
         return f"{r['max_ulp']:.3f} ulp (x = {r['at']:.9g}{mono})"
 
     def s64(name):
-        if search is None:
+        r = (search or {"rows": {}})["rows"].get(name)
+        if r is None:
             return "not measured"
-        r = search["rows"][name]
         return f"{r['max_ulp']:.3f} ulp (x = {r['at']:.17g})"
 
     def samp(table, name, dtype):
@@ -306,8 +310,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", action="append", choices=("speed", "accuracy", "timings", "torch"))
     p.add_argument("--exhaustive", action="store_true", help="rerun the float32 sweeps (about 40 minutes)")
-    p.add_argument("--exhaustive-kernel", action="append", metavar="NAME",
-                   help="rerun the float32 sweeps of these kernels only, keeping the others' results")
+    p.add_argument("--kernel", action="append", metavar="NAME",
+                   help="with --exhaustive or --float64-search: rerun those for this kernel only (repeatable), "
+                        "keeping the other kernels' results")
     p.add_argument("--float64-search", action="store_true", help="rerun the float64 search against mpmath")
     args = p.parse_args(argv)
     only = set(args.only or ("speed", "accuracy", "timings", "torch"))
@@ -318,10 +323,10 @@ def main(argv=None):
         _save("timings", doc)
         _write("timings", timings_block(doc))
     if "accuracy" in only:
-        if args.exhaustive or args.exhaustive_kernel:
-            _save("exhaustive", measure_exhaustive(args.exhaustive_kernel, _load("exhaustive")))
+        if args.exhaustive:
+            _save("exhaustive", measure_exhaustive(args.kernel, _load("exhaustive")))
         if args.float64_search:
-            _save("float64_search", measure_float64_search())
+            _save("float64_search", measure_float64_search(args.kernel, _load("float64_search")))
         sample = measure_sample()
         _save("accuracy_sample", sample)
         _write("accuracy", accuracy_block(_load("exhaustive"), _load("float64_search"), sample))
