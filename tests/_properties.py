@@ -120,15 +120,12 @@ def check_special_values(variant, f, g, bw, dtype):
 # Smoothness.
 
 
-def check_smoothness(variant, f, g, dtype):
-    """g agrees with the central difference of f within the derived bound.
-
-    With x and x +- h exact (x a multiple of h = 2^-k):
-    |(f(x+h) - f(x-h))/2h - f'(x)| <= M3 h^2/6 + (e(x+h) + e(x-h))/2h, where
-    e is the kernel error (2 ulp of f), and g(x) is itself within 2 ulp of
-    max(|f'|, first term) <= 1.2.
-    """
-    m2, m3 = derivative_bounds(variant)
+def _check_central_difference(f, g, dtype, bound, f_error, g_scale, what):
+    """g agrees with the central difference of f: with x and x +- h exact
+    (x a multiple of h = 2^-k), |(f(x+h) - f(x-h))/2h - f'(x)| <= bound h^2/6
+    + (e(x+h) + e(x-h))/2h, bound the maximum of |f'''|, e the kernel error of
+    f (f_error(f(x+h), f(x-h)) ulps, times the contract), and g(x) itself
+    within the contract of g_scale."""
     h = 2.0**-14 if dtype is np.float64 else 2.0**-6
 
     @given(floats(dtype, -10.0, 10.0))
@@ -138,11 +135,18 @@ def check_smoothness(variant, f, g, dtype):
         fm, _, fp = _call(f, xs).astype(np.float64)
         fd = (fp - fm) / (2 * h)
         gx = float(_call(g, x))
-        tol = (m3 * h * h / 6 + CONTRACT_ULP * (ulp(fp, dtype) + ulp(fm, dtype)) / (2 * h)
-               + CONTRACT_ULP * ulp(1.2, dtype))
-        assert abs(gx - fd) <= tol, f"x={x!r}: f'={gx!r}, finite difference {fd!r}, tol {tol:.3g}"
+        tol = (bound * h * h / 6 + CONTRACT_ULP * f_error(fp, fm) / (2 * h)
+               + CONTRACT_ULP * ulp(g_scale, dtype))
+        assert abs(gx - fd) <= tol, f"x={x!r}: {what}={gx!r}, finite difference {fd!r}, tol {tol:.3g}"
 
     _run(run)
+
+
+def check_smoothness(variant, f, g, dtype):
+    """g = f' agrees with the central difference of f (M3 = max |f'''|; f's
+    error 2 ulp of f, g's 2 ulp of max(|f'|, first term) <= 1.2)."""
+    _, m3 = derivative_bounds(variant)
+    _check_central_difference(f, g, dtype, m3, lambda fp, fm: ulp(fp, dtype) + ulp(fm, dtype), 1.2, "f'")
 
 
 def check_lipschitz(variant, g, dtype):
@@ -339,24 +343,10 @@ def check_negative_sign(variant, f, dtype):
 
 
 def check_grad2_smoothness(variant, g, g2, dtype):
-    """g2 agrees with the central difference of g = f' within the derived
-    bound: |(g(x+h) - g(x-h))/2h - f2(x)| <= M4 h^2/6 + (e(x+h) + e(x-h))/2h,
-    e the kernel error of g (2 ulp of at most 1.2), and g2(x) itself within
-    2 ulp of its scale (at most 1)."""
-    m4 = fourth_derivative_bound(variant)
-    h = 2.0**-14 if dtype is np.float64 else 2.0**-6
-
-    @given(floats(dtype, -10.0, 10.0))
-    def run(x):
-        x = dtype(round(float(x) / h) * h)
-        xs = np.array([x - dtype(h), x, x + dtype(h)], dtype=dtype)
-        gm, _, gp = _call(g, xs).astype(np.float64)
-        fd = (gp - gm) / (2 * h)
-        g2x = float(_call(g2, x))
-        tol = (m4 * h * h / 6 + CONTRACT_ULP * 2 * ulp(1.2, dtype) / (2 * h) + CONTRACT_ULP * ulp(1.0, dtype))
-        assert abs(g2x - fd) <= tol, f"x={x!r}: f2={g2x!r}, finite difference {fd!r}, tol {tol:.3g}"
-
-    _run(run)
+    """g2 agrees with the central difference of g = f' (M4 = max |f''''|;
+    g's error 2 ulp of at most 1.2, g2's 2 ulp of its scale, at most 1)."""
+    _check_central_difference(g, g2, dtype, fourth_derivative_bound(variant),
+                              lambda gp, gm: 2 * ulp(1.2, dtype), 1.0, "f''")
 
 
 def check_grad2_special_values(variant, g2, dtype):
