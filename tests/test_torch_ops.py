@@ -188,3 +188,40 @@ def test_bad_approximate_and_special_values():
         gelu(torch.ones(3), approximate="erf")
     y = gelu(torch.tensor([-np.inf, np.inf, np.nan, -0.0]))
     assert y[0] == 0 and torch.signbit(y[0]) and y[1] == np.inf and torch.isnan(y[2]) and torch.signbit(y[3])
+
+
+def test_training_with_a_gradient_penalty_matches_torch():
+    # Double backward inside a training loop: loss + |d loss / d x|^2.
+    model = _model("none", dtype=torch.float64)
+    ref = _reference(model, "none")
+    x = torch.randn(32, 16, dtype=torch.float64)
+    target = torch.randn(32, 4, dtype=torch.float64)
+    for m in (model, ref):
+        opt = torch.optim.SGD(m.parameters(), lr=0.02)
+        for _ in range(4):
+            opt.zero_grad()
+            xi = x.clone().requires_grad_()
+            loss = torch.nn.functional.mse_loss(m(xi), target)
+            (gx,) = torch.autograd.grad(loss, xi, create_graph=True)
+            (loss + gx.pow(2).sum()).backward()
+            opt.step()
+    for p, q in zip(model.parameters(), ref.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU for torch here")
+@pytest.mark.parametrize("approximate", FORMS)
+def test_cuda_ops_match_the_cpu_ops(approximate):
+    pytest.importorskip("numba.cuda", reason="numba-cuda is not installed (pip install '.[cuda]')")
+    x = (torch.randn(1 << 16, dtype=torch.float64) * 3).requires_grad_()
+    xc = x.detach().cuda().requires_grad_()
+    y, yc = gelu(x, approximate), gelu(xc, approximate)
+    torch.testing.assert_close(yc.cpu(), y, rtol=4e-16, atol=0)
+    (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+    (gc,) = torch.autograd.grad(yc.sum(), xc, create_graph=True)
+    torch.testing.assert_close(gc.cpu(), g, rtol=4e-16, atol=0)
+    (h,) = torch.autograd.grad(g.sum(), x)
+    (hc,) = torch.autograd.grad(gc.sum(), xc)
+    torch.testing.assert_close(hc.cpu(), h, rtol=4e-16, atol=1e-300)
+    for dt in (torch.float32, torch.float16, torch.bfloat16):
+        assert gelu(xc.detach().to(dt), approximate).dtype == dt
