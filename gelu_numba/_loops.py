@@ -36,6 +36,7 @@ import pathlib
 import numpy as np
 from llvmlite import ir
 from numba import cfunc, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from . import _runtime as R
@@ -113,7 +114,7 @@ def try_acquire(typingctx, state):
     def codegen(context, builder, sig, args):
         (base,) = args
         allowed = builder.icmp_signed("==", builder.load(_slot(builder, base, R.SERIAL_ONLY)), ir.Constant(_I64, 0))
-        result = builder.alloca(ir.IntType(1))
+        result = cgutils.alloca_once(builder, ir.IntType(1))  # in the entry block
         builder.store(ir.Constant(ir.IntType(1), 0), result)
         with builder.if_then(allowed):
             pair = builder.cmpxchg(_slot(builder, base, R.LOCK), ir.Constant(_I64, 0), ir.Constant(_I64, 1),
