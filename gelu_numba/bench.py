@@ -95,11 +95,6 @@ def _interleaved(fns, size, budget=0.6, min_rounds=5, max_rounds=200):
     return {name: (min(v) / size * 1e9, float(np.median(v)) / size * 1e9) for name, v in samples.items()}
 
 
-def _best_time(fn, size, budget=0.6):
-    """Best ns/element of one fn (see :func:`_interleaved`)."""
-    return _interleaved({"fn": fn}, size, budget)["fn"][0]
-
-
 # --------------------------------------------------------------------------
 # Implementations: each returns a zero-argument callable, or None.
 
