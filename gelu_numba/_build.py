@@ -18,38 +18,41 @@ from ._names import BINARY, NAMES, UNARY  # noqa: F401 (re-exported)
 #: first, so that float32 input is not promoted.
 DTYPES = (np.float32, np.float64)
 
-#: Targets: the two public ones, and the CPU build of the same-precision
-#: policy (float32 computed in float32, as on CUDA), kept for verification.
-TARGETS = ("cpu", "parallel", "same-precision")
+#: Targets: the two public ones; the CPU build of the same-precision
+#: policy (float32 computed in float32, as on CUDA), kept for verification;
+#: and the experimental NATIVE float32 policy (serial, not public: it does
+#: not meet the 2-ulp contract yet, see _fp.NATIVE).
+TARGETS = ("cpu", "parallel", "same-precision", "native")
 
 
-def same_precision_kernel(name):
-    """Kernel `name` with every format computed in itself (CUDA's policy)."""
+def explicit_kernel(name, policy32, common32):
+    """Kernel `name` with float32 computed under `policy32` with the constants
+    `common32` (float64 as on the CPU: DW)."""
     from . import _coeffs as C
     from . import _scalar as S
-    from ._fp import pick
+    from ._fp import DW, pick
 
     form, (v32, v64), what = S.EXPLICIT[name]
-    c32, c64 = C.COMMON_F32, C.COMMON_F64
+    c64 = C.COMMON_F64
     if what == "value":
 
         def kernel(x):
-            return S.evaluate(x, pick(x, v32, v64), form, pick(x, c32, c64), False)
+            return S.evaluate(x, pick(x, v32, v64), form, pick(x, common32, c64), pick(x, policy32, DW))
 
     elif what == "grad":
 
         def kernel(x):
-            return S.evaluate_grad(x, pick(x, v32, v64), form, pick(x, c32, c64), False)
+            return S.evaluate_grad(x, pick(x, v32, v64), form, pick(x, common32, c64), pick(x, policy32, DW))
 
     elif what == "grad2":
 
         def kernel(x):
-            return S.evaluate_grad2(x, pick(x, v32, v64), form, pick(x, c32, c64), False)
+            return S.evaluate_grad2(x, pick(x, v32, v64), form, pick(x, common32, c64), pick(x, policy32, DW))
 
     else:
 
         def kernel(dy, x):
-            return S.evaluate_backward(dy, x, pick(x, v32, v64), form, pick(x, c32, c64), False)
+            return S.evaluate_backward(dy, x, pick(x, v32, v64), form, pick(x, common32, c64), pick(x, policy32, DW))
 
     from numba.extending import register_jitable
 
@@ -59,13 +62,31 @@ def same_precision_kernel(name):
     return register_jitable(**CPU_JIT_OPTIONS)(kernel)
 
 
+def same_precision_kernel(name):
+    """Kernel `name` with every format computed in itself (CUDA's policy)."""
+    from . import _coeffs as C
+    from ._fp import DW
+
+    return explicit_kernel(name, DW, C.COMMON_F32)
+
+
+def native_kernel(name):
+    """Kernel `name` with float32 computed in float32, plain arithmetic but
+    for the critical steps (the NATIVE policy; experimental: see _fp)."""
+    from . import _coeffs as C
+    from ._fp import NATIVE
+
+    return explicit_kernel(name, NATIVE, C.COMMON_N32)
+
+
 @functools.cache
 def ufunc(name, target="cpu"):
     """The np.ufunc for kernel `name` on `target` ('cpu' or 'parallel').
 
     'same-precision' builds the serial CPU ufunc with float32 computed in
     float32 double-word arithmetic, the policy of the CUDA kernels, so that
-    their arithmetic can be verified on the CPU.
+    their arithmetic can be verified on the CPU; 'native' the serial CPU ufunc
+    with float32 under the experimental NATIVE policy.
     """
     if name not in NAMES:
         raise AttributeError(name)
@@ -77,6 +98,8 @@ def ufunc(name, target="cpu"):
 
     if target == "same-precision":
         kernel, cache = same_precision_kernel(name), False
+    elif target == "native":
+        kernel, cache = native_kernel(name), False
     else:
         kernel, cache = getattr(_scalar, name), True
     arity = 2 if name in BINARY else 1
@@ -89,7 +112,7 @@ def ufunc(name, target="cpu"):
         [_runtime.ADDRESS] * len(loops), tuple(loops), _internal.PyUFunc_None,
     )
     _plain_outputs(f)
-    if target != "same-precision":
+    if target in ("cpu", "parallel"):
         _set_module(f, "gelu_numba.parallel" if target == "parallel" else "gelu_numba")
     return f
 

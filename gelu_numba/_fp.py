@@ -14,19 +14,24 @@ simulator does) with compiled implementations bound per target by
     sum(coeffs[j] * y**j), unrolled (Estrin's scheme) at the source level.
 ``pick(x, for_float32, for_float64)``
     the constant (or table) for the format of x, chosen at compile time.
-``extended(x)``, ``widen(x)``, ``common(x)``
-    the precision policy of the target for x's format.  On the CPU, float32
-    kernels are computed in float64 ("extended"): a float32 x^2 is exact in
-    float64 and float64 rounding noise is far below a float32 ulp, so one
-    formula with plain arithmetic is accurate and monotone, and cheaper than
-    float32 double-word arithmetic on half-width vectors.  Elsewhere (CUDA,
-    and plain Python, which stands in for CUDA in the simulator) every format
-    is computed in itself.
+``policy(x)``, ``widen(x)``, ``common(x)``
+    the precision policy of the target for x's format (EXT, NATIVE or DW,
+    below).  On the CPU, float32 kernels are computed in float64 (EXT): a
+    float32 x^2 is exact in float64 and float64 rounding noise is far below
+    a float32 ulp, so one formula with plain arithmetic is accurate and
+    monotone, and cheaper than float32 double-word arithmetic on half-width
+    vectors.  Elsewhere (CUDA, and plain Python, which stands in for CUDA in
+    the simulator) every format is computed in itself, in double word (DW).
+    NATIVE (float32 in float32, plain arithmetic but for the critical steps)
+    is an experimental CPU target, ``_build.ufunc(name, "native")``: it
+    vectorises to 16 lanes but does not meet the 2-ulp contract yet.
 
 Everything else here is double-word arithmetic, written once, with a ``dw``
-switch: with ``dw`` false (the extended policy) each operation is the plain
-one and its low part is zero, so the same formula code serves both policies
-and LLVM removes the compensation it does not need.  Constants are cast
+switch: with ``dw`` false each operation is the plain one and its low part
+is zero, so the same formula code serves every policy and LLVM removes the
+compensation it does not need.  ``_scalar`` passes each call the switch its
+policy asks for: ``double_word(p)`` for ordinary steps, ``exact_splits(p)``
+for the critical ones.  Constants are cast
 through the argument's type (``T = type(x); T(0.5)``) so float32 code never
 widens to float64 by accident.
 """
@@ -117,9 +122,31 @@ def pick(x, for_float32, for_float64):
     return for_float32 if isinstance(x, np.float32) else for_float64
 
 
-def extended(x):
-    """Whether x's kernels compute in a wider format (Python: never)."""
-    return False
+#: Precision policies: how a format's kernels are evaluated.
+#: EXT: float32 computed in float64, tail formulas everywhere (plain arithmetic).
+#: NATIVE: in the format itself, plain arithmetic but for the steps whose
+#: rounding the result cannot absorb (the split of exp's argument, the last
+#: sums), within 2 ulp: float32 on the CPU.
+#: DW: in the format itself, double word throughout (below 1 ulp): float64
+#: on the CPU, every format on CUDA.
+EXT, NATIVE, DW = 0, 1, 2
+
+
+def policy(x):
+    """The policy of x's kernels on the target (Python: DW, as CUDA)."""
+    return DW
+
+
+@jitable
+def double_word(p):
+    """Whether policy p carries low parts through every operation."""
+    return p == DW
+
+
+@jitable
+def exact_splits(p):
+    """Whether policy p computes the steps marked critical exactly (all but EXT)."""
+    return p != EXT
 
 
 def widen(x):
@@ -215,11 +242,12 @@ def _is_float(t):
     return getattr(t, "bitwidth", None) in (32, 64) and "float" in str(t)
 
 
-def register_primitives(overload, intrinsic, jit_options=None, extended_float32=False):
+def register_primitives(overload, intrinsic, jit_options=None, extended_float32=False, float32_policy=DW):
     """Bind the primitives for the target that owns these decorators.
 
-    `extended_float32` selects the policy: float32 kernels computed in
-    float64 (the CPU) or in float32 (CUDA).
+    `extended_float32` computes float32 kernels in float64 (EXT); else
+    `float32_policy` says how they are computed in float32 (NATIVE on the
+    CPU, DW on CUDA).
     """
 
     @intrinsic
@@ -259,12 +287,15 @@ def register_primitives(overload, intrinsic, jit_options=None, extended_float32=
         return lambda x, for_float32, for_float64: for_float64
 
     wide = extended_float32
+    single = float32_policy
 
-    @overload(extended, jit_options=jit_options)
-    def _ov_extended(x):
-        if wide and getattr(x, "bitwidth", None) == 32:
-            return lambda x: True
-        return lambda x: False
+    @overload(policy, jit_options=jit_options)
+    def _ov_policy(x):
+        if getattr(x, "bitwidth", None) == 32:
+            value = EXT if wide else single
+        else:
+            value = DW
+        return lambda x: value
 
     @overload(widen, jit_options=jit_options)
     def _ov_widen(x):
@@ -277,7 +308,7 @@ def register_primitives(overload, intrinsic, jit_options=None, extended_float32=
     @overload(common, jit_options=jit_options)
     def _ov_common(x):
         if getattr(x, "bitwidth", None) == 32:
-            table = C.COMMON_X32 if wide else C.COMMON_F32
+            table = C.COMMON_X32 if wide else (C.COMMON_N32 if single == NATIVE else C.COMMON_F32)
         else:
             table = C.COMMON_F64
         return lambda x: table

@@ -340,9 +340,11 @@ DY_POOL = (1.0, -1.75, 3e-20, 0.0)
 def _scalar_kernel(name, dtype):
     """The kernel's one scalar definition (gelu_numba._scalar), run as plain
     Python under the CPU's policy: float64 as it is; float32 widened to
-    float64 and rounded once at the end, as the compiled CPU loops do."""
+    float64 (the EXT policy) and rounded once at the end, as the compiled CPU
+    loops do."""
     from gelu_numba import _coeffs as C
     from gelu_numba import _scalar as S
+    from gelu_numba._fp import EXT
 
     if dtype is np.float64:
         from gelu_numba import scalar
@@ -351,12 +353,12 @@ def _scalar_kernel(name, dtype):
     form, (v32, _), what = S.EXPLICIT[name]
     wide = np.float64
     if what == "value":
-        return lambda x: np.float32(S.evaluate(wide(x), v32, form, C.COMMON_X32, True))
+        return lambda x: np.float32(S.evaluate(wide(x), v32, form, C.COMMON_X32, EXT))
     if what == "grad":
-        return lambda x: np.float32(S.evaluate_grad(wide(x), v32, form, C.COMMON_X32, True))
+        return lambda x: np.float32(S.evaluate_grad(wide(x), v32, form, C.COMMON_X32, EXT))
     if what == "grad2":
-        return lambda x: np.float32(S.evaluate_grad2(wide(x), v32, form, C.COMMON_X32, True))
-    return lambda dy, x: np.float32(S.evaluate_backward(wide(dy), wide(x), v32, form, C.COMMON_X32, True))
+        return lambda x: np.float32(S.evaluate_grad2(wide(x), v32, form, C.COMMON_X32, EXT))
+    return lambda dy, x: np.float32(S.evaluate_backward(wide(dy), wide(x), v32, form, C.COMMON_X32, EXT))
 
 
 @functools.cache

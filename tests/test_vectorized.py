@@ -35,3 +35,18 @@ def test_unit_stride_loop_uses_packed_fma(name, dtype):
 def test_backward_loop_uses_packed_fma():
     loop = _loops.binary(_scalar.gelu_backward, np.float32, parallel=False, cache=False)
     assert PACKED_FMA.search(loop._library.get_asm_str())
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "gelu_sigmoid_grad"])
+def test_native_float32_loop_computes_in_float32(name):
+    """The experimental NATIVE policy keeps float32 in float32: packed
+    single-precision FMAs only (16 lanes with AVX-512), nothing widened."""
+    from gelu_numba import _build
+
+    loop = _loops.unary(_build.native_kernel(name), np.float32, parallel=False, cache=False)
+    asm = loop._library.get_asm_str()
+    packed = PACKED_FMA.findall(asm)
+    assert packed, "no packed FMA: the hot loop did not vectorise"
+    assert set(packed) == {"s"}, f"unexpected packed element types {set(packed)}"
+    assert not re.search(r"\bvcvtps2pd\b", asm), "float32 widened to float64"
+    assert re.search(rf"%{WIDE}\d", asm), f"no {WIDE} registers in the loop"

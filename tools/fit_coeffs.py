@@ -24,9 +24,10 @@ The pieces (see gelu_numba/_scalar.py for how they are assembled):
            derivative, roughly
 
 Three tables: "float32" and "float64" for kernels computed in their own
-format (regions A and B, the tails in double word), and "float32x" for
+format (regions A and B, the tails in double word), "float32x" for
 float32 kernels computed in float64 on the CPU, which need only EXP and
-TAIL_N (over all t >= 0) and keep float64 coefficients.
+TAIL_N (over all t >= 0) and keep float64 coefficients, and "float32n", the
+same in float32 for the experimental NATIVE policy (see gelu_numba/_fp.py).
 """
 
 import argparse
@@ -55,11 +56,13 @@ T_MAX = {
 
 FORMATS = {"float32": 24, "float64": 53}
 
-TABLES = ("float32", "float64", "float32x")
+TABLES = ("float32", "float64", "float32x", "float32n")
+#: Tables whose tail formula serves every t >= 0 (no region A).
+WHOLE_LINE = ("float32x", "float32n")
 #: The format a table's coefficients are rounded to.
-FORMAT_OF = {"float32": "float32", "float64": "float64", "float32x": "float64"}
+FORMAT_OF = {"float32": "float32", "float64": "float64", "float32x": "float64", "float32n": "float32"}
 #: Saturation points follow the input format.
-T_MAX["float32x"] = T_MAX["float32"]
+T_MAX["float32x"] = T_MAX["float32n"] = T_MAX["float32"]
 
 # Degrees of the polynomials: the smallest that bring the relative error of
 # each approximation below about 2^-29 (float32) and 2^-58 (float64), a
@@ -79,6 +82,9 @@ DEGREES = {
     },
     # float32 results computed in float64: about 2^-34 is enough.
     "float32x": {"EXP": 6, "TAIL_N": 14},
+    # float32 computed in float32 with plain arithmetic (the NATIVE policy,
+    # an experimental CPU target), t in [0, 15].
+    "float32n": {"EXP": 5, "TAIL_N": 12},
 }
 
 
@@ -235,7 +241,7 @@ def fit_tail(table, report):
         t = c * (1 + u) / (1 - u)
         return (t + c) * mp.exp(t * t / 2) * reference._ncdf(-t)
 
-    t_lo = 0 if table == "float32x" else A_HI
+    t_lo = 0 if table in WHOLE_LINE else A_HI
     t_hi = T_MAX[fmt]["gelu"]
     u_lo = (mp.mpf(t_lo) - c) / (t_lo + c)
     u_hi = (mp.mpf(t_hi) - c) / (t_hi + c)
@@ -307,7 +313,9 @@ def render(tables):
         "stored lowest order first; a pair (hi, lo) is a double-word constant.",
         "_F32 and _F64 are for kernels computed in their own format; _X32 is for",
         "float32 kernels computed in float64 (CPU), which use only the exp and",
-        "tail tables and the float32 variants' saturation points.",
+        "tail tables and the float32 variants' saturation points; _N32 is the",
+        "same for float32 computed in float32 with plain arithmetic (the",
+        "experimental NATIVE policy), whose tail formula also runs down to t = 0.",
         '"""',
         "",
         "from collections import namedtuple",
@@ -326,7 +334,7 @@ def render(tables):
         '    "Variant", "t_max xmin fmin a_f0 a_f a_g0 a_g b_f0 b_f b_g0 b_g"',
         ")",
     ]
-    suffix = {"float32": "_F32", "float64": "_F64", "float32x": "_X32"}
+    suffix = {"float32": "_F32", "float64": "_F64", "float32x": "_X32", "float32n": "_N32"}
     for table in TABLES:
         t = tables[table]
         lines += ["", f"COMMON{suffix[table]} = Common("]
@@ -334,7 +342,7 @@ def render(tables):
             lines.append(f"    {name}={tup(v) if isinstance(v, tuple) else num(v)},")
         lines.append(f"    exp={tup(t['EXP'])},")
         lines.append(f"    tail_c={TAIL_C!r},")
-        lines.append(f"    tail_lo={0.0 if table == 'float32x' else A_HI!r},")
+        lines.append(f"    tail_lo={0.0 if table in WHOLE_LINE else A_HI!r},")
         u0, lead0, lead1, c, slope = t["TAIL_N"]
         lines.append(f"    tail_u0={num(u0)},")
         lines.append(f"    tail_n0={tup(lead0)},")
@@ -342,7 +350,7 @@ def render(tables):
         lines.append(f"    tail_n={tup(c)},")
         lines.append(f"    tail_dn={tup(slope)},")
         lines.append(")")
-        if table == "float32x":
+        if table in WHOLE_LINE:
             continue
         for variant in reference.VARIANTS:
             v = t[variant]
@@ -363,7 +371,7 @@ def build(report=print):
     for table in TABLES:
         fmt = FORMAT_OF[table]
         t = {"constants": constants(fmt), "EXP": fit_exp(table, report), "TAIL_N": fit_tail(table, report)}
-        if table != "float32x":
+        if table not in WHOLE_LINE:
             for variant in reference.VARIANTS:
                 t[variant] = {**fit_region_a(variant, fmt, report), **fit_region_b(variant, fmt, report)}
         tables[table] = t

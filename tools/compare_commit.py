@@ -1,0 +1,85 @@
+"""Time today's kernels against those of an earlier commit, side by side.
+
+    python tools/compare_commit.py [--commit 6172367] [--n 1000000] [--data normal|tail]
+                                   [--dtype float32,float64] [--kernels gelu,...] [--json FILE]
+
+The earlier commit's ``gelu_numba/`` is extracted with ``git archive`` into a
+temporary directory under another package name and imported beside the
+working tree's, so both run in one process on the same arrays, interleaved
+(the best of several rounds each).  Both use the parallel ufuncs, ``out=``.
+"""
+
+import argparse
+import importlib
+import json
+import pathlib
+import subprocess
+import sys
+import tarfile
+import io
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def extract(commit, where):
+    name = "gelu_numba_" + commit[:7]
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "gelu_numba"],
+                          check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(where, filter="data")
+    (pathlib.Path(where) / "gelu_numba").rename(pathlib.Path(where) / name)
+    sys.path.insert(0, str(where))
+    return importlib.import_module(name + "._build")
+
+
+def main(argv=None):
+    import numpy as np
+
+    from gelu_numba import _build, bench
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--commit", default="6172367")
+    p.add_argument("--n", type=int, default=1 << 20)
+    p.add_argument("--data", default="normal", choices=("normal", "tail"))
+    p.add_argument("--dtype", default="float32,float64")
+    p.add_argument("--kernels", default=",".join(_build.NAMES))
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--json")
+    a = p.parse_args(argv)
+    tmp = tempfile.mkdtemp(prefix="gelu_base_")
+    base = extract(a.commit, tmp)
+    rows = []
+    for dtype in a.dtype.split(","):
+        dt = np.dtype(dtype).type
+        rng = np.random.default_rng(0)
+        x = bench.make_data(a.data, a.n, dt, rng).astype(dt)
+        dy = rng.standard_normal(a.n).astype(dt)
+        out = np.empty_like(x)
+        for name in a.kernels.split(","):
+            if name not in base.NAMES:
+                continue
+            fs = {"new": _build.ufunc(name, "parallel"), "old": base.ufunc(name, "parallel")}
+            args = (dy, x) if name in _build.BINARY else (x,)
+            best = {k: float("inf") for k in fs}
+            for f in fs.values():
+                f(*args, out=out)
+            for _ in range(a.rounds):
+                for k, f in fs.items():
+                    t = time.perf_counter()
+                    f(*args, out=out)
+                    best[k] = min(best[k], time.perf_counter() - t)
+            row = {"kernel": name, "dtype": dtype, "n": a.n, "data": a.data,
+                   "new_ns": best["new"] / a.n * 1e9, "old_ns": best["old"] / a.n * 1e9}
+            row["speedup"] = row["old_ns"] / row["new_ns"]
+            rows.append(row)
+            print(f"{name:20s} {dtype:8s} old {row['old_ns']:7.3f}  new {row['new_ns']:7.3f} ns/el  x{row['speedup']:.2f}", flush=True)
+    if a.json:
+        pathlib.Path(a.json).write_text(json.dumps({"commit": a.commit, "environment": bench.environment(), "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
