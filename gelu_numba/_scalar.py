@@ -49,12 +49,15 @@ NATIVE (experimental, float32 in float32 on the CPU): the tail formula for
 all x but region B, with the COMMON_N32 table (M fitted down to t = 0);
 plain float32 arithmetic except where marked critical (exactly split t^2
 and w, exp in double word or as 2^k (1 + r_hi + q_lo), M in double word
-with its argument's low part, the last products with the low parts).  It
-vectorises to 16 lanes.  Measured on every 1031st float32 input (2
-December 2026): the forward kernels are within 1.5 ulp and monotone, the
-first and second derivatives up to 5 and 10 ulp (not compensated yet); and
-the accurate exact form costs more than EXT (2.7 against 2.4 ns/element
-serial on Zen 4), so no public target uses it.
+with the last step exact, the last products with the low parts).  It
+vectorises to 16 lanes.  Measured 2 December 2026 (Zen 4): the exact
+forward over all 2^32 float32 inputs is within 2.35 ulp (at -13.04, where
+the result is subnormal) and decreases in places just above x = -0.6,
+where region B ends and the tail formula's noise exceeds f's change per
+step (B would have to reach about -0.3); on every 1031st input the tanh and
+sigmoid forms are within 1.5 ulp, the derivatives up to 5 and 10 ulp (not
+compensated yet).  The exact forward costs 1.8 ns/element serial against
+EXT's 2.2, so no public target uses it.
 
 Region B is what makes f monotone as computed: near the minimum f changes by
 far less than an ulp per step, so a formula whose rounding noise is a fraction
@@ -233,14 +236,19 @@ def _exact_tail_parts(t, c, p):
     T = type(t)
     D, X = double_word(p), exact_splits(p)
     # critical: exp(-t^2/2) turns t^2's absolute error into its relative one
-    h, l = two_prod(_tiny_to_zero(t), _tiny_to_zero(t), X)
+    if p == NATIVE:
+        tq = _tiny_to_zero(t)
+        h, l = two_prod(tq, tq, X)
+    else:
+        h, l = two_prod(t, t, X)
     if p != DW:
         # EXT and NATIVE, where t runs down to 0: exp(-t^2/2) is 1 to working
         # precision below the floor, and a smaller argument would underflow
         # in the powers of the exp polynomial (raising the flag for gelu_grad
-        # of a float32 subnormal, 0.5).  (Under DW, t >= 1.)
+        # of a float32 subnormal, 0.5).  (Under DW, t >= 1; under EXT l = 0.)
         hc = _exp_argument_floor(h)
-        h, l = hc, (l if hc == h else T(0))
+        l = l if hc == h or p == EXT else T(0)
+        h = hc
     k, e_hi, e_lo = exp_dw(h * T(-0.5), l * T(-0.5), c, X)
     s_hi, s_lo = two_sum(t, T(c.tail_c), D)
     i_hi, i_lo = dw_div(T(1), T(0), s_hi, s_lo, D)  # 1/(t + c)
@@ -290,9 +298,11 @@ def _native_tail_parts(t, c):
     w_hi = t / s_hi
     rho = fma(-w_hi, s_hi, t) - w_hi * s_lo
     w_lo = rho * ((T(1) - w_hi) * T(1.0 / c.tail_c))
-    v = fma(T(2), w_hi, -(T(1) + T(c.tail_u0)))
-    m, m_lo = dw_poly2(v, c.tail_n0, c.tail_n1, c.tail_n, True)
-    m_lo = fma(poly(v, c.tail_dn), T(2) * w_lo, m_lo)  # M'(v) * (u - v - u0)
+    v = fma(T(2), w_hi, -(T(1) + T(c.tail_u0))) + T(2) * w_lo
+    b = fma(v, poly(v, c.tail_n), T(c.tail_n1[0]))  # M = n0 + v b: b plain,
+    p_hi, p_lo = two_prod(v, b, True)  # the last step exact
+    m, m_lo = two_sum(T(c.tail_n0[0]), p_hi, True)
+    m_lo = m_lo + (p_lo + T(c.tail_n0[1]))
     y_hi = m * w_hi
     y_lo = fma(m, w_lo, fma(m, w_hi, -y_hi)) + m_lo * w_hi
     return k, r_hi, q_lo, y_hi, y_lo
@@ -384,7 +394,7 @@ def _exp_minus_abs(x, w_hi, w_lo, c, p):
     T = type(x)
     D, X = double_word(p), exact_splits(p)
     neg = x < T(0)
-    if p != DW:  # (|w| runs down to 0: see _exact_tail_parts)
+    if p == NATIVE:  # (|w| runs down to 0 and w^2 would underflow in float32)
         wa = _exp_argument_floor(abs(w_hi))
         w_lo = w_lo if wa == abs(w_hi) else T(0)
         w_hi = -wa if neg else wa

@@ -1,12 +1,15 @@
 """Time today's kernels against those of an earlier commit, side by side.
 
-    python tools/compare_commit.py [--commit 6172367] [--n 1000000] [--data normal|tail]
-                                   [--dtype float32,float64] [--kernels gelu,...] [--json FILE]
+    python tools/compare_commit.py [--commit 6172367] [--n 1048576] [--data normal|tail]
+                                   [--dtype float32,float64] [--kernels gelu,...]
+                                   [--target parallel|cpu] [--new-target native] [--json FILE]
 
 The earlier commit's ``gelu_numba/`` is extracted with ``git archive`` into a
 temporary directory under another package name and imported beside the
 working tree's, so both run in one process on the same arrays, interleaved
-(the best of several rounds each).  Both use the parallel ufuncs, ``out=``.
+(the best of several rounds each), with ``out=``: by default the parallel
+ufuncs of both; ``--target cpu --new-target native`` sets the serial
+ufuncs of the commit against the experimental float32 NATIVE policy.
 """
 
 import argparse
@@ -47,6 +50,10 @@ def main(argv=None):
     p.add_argument("--dtype", default="float32,float64")
     p.add_argument("--kernels", default=",".join(_build.NAMES))
     p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--target", default="parallel", choices=("parallel", "cpu"),
+                   help="the target of both sides (cpu: serial)")
+    p.add_argument("--new-target", help="the working tree's target, if not --target "
+                   "(e.g. native: the experimental float32 policy, serial)")
     p.add_argument("--json")
     a = p.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="gelu_base_")
@@ -61,7 +68,10 @@ def main(argv=None):
         for name in a.kernels.split(","):
             if name not in base.NAMES:
                 continue
-            fs = {"new": _build.ufunc(name, "parallel"), "old": base.ufunc(name, "parallel")}
+            new_target = a.new_target or a.target
+            if new_target == "native" and dtype != "float32":
+                continue
+            fs = {"new": _build.ufunc(name, new_target), "old": base.ufunc(name, a.target)}
             args = (dy, x) if name in _build.BINARY else (x,)
             best = {k: float("inf") for k in fs}
             for f in fs.values():
@@ -72,6 +82,7 @@ def main(argv=None):
                     f(*args, out=out)
                     best[k] = min(best[k], time.perf_counter() - t)
             row = {"kernel": name, "dtype": dtype, "n": a.n, "data": a.data,
+                   "old_target": a.target, "new_target": new_target,
                    "new_ns": best["new"] / a.n * 1e9, "old_ns": best["old"] / a.n * 1e9}
             row["speedup"] = row["old_ns"] / row["new_ns"]
             rows.append(row)
