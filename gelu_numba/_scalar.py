@@ -89,7 +89,6 @@ from ._fp import (
     NATIVE,
     double_word,
     exact_splits,
-    policy,
     fast_two_sum,
     fma,
     jitable,
@@ -98,6 +97,7 @@ from ._fp import (
     scale2,
     two_prod,
     two_sum,
+    policy,
     widen,
 )
 
@@ -129,12 +129,8 @@ def _negligible_to_zero(s):
 
 @jitable
 def _central(x, lead, coeffs, p):
-    """x/2 + s*P(s), s = x^2, with P = lead + s*poly(s).
-
-    Double word throughout (DW), or (NATIVE) P in working precision and
-    the rest exact: s, the product s*P and the final sum, so the error is
-    half an ulp of f plus P's relative error times |s*P / f| <= 0.82.
-    """
+    """x/2 + s*P(s), s = x^2, with P = lead + s*poly(s) in double word
+    (region A serves DW only: NATIVE evaluates the tail formula there)."""
     T = type(x)
     D, X = double_word(p), exact_splits(p)
     xa = clamp(x, T(C.A_LO), T(C.A_HI))
@@ -150,8 +146,7 @@ def _central(x, lead, coeffs, p):
 
 @jitable
 def _central_grad(x, lead, coeffs, p):
-    """1/2 + x*Q(x^2): Q in double word (DW) or working precision (NATIVE),
-    x*Q and the sum with 1/2 exact (both)."""
+    """1/2 + x*Q(x^2), with Q in double word (DW only, as _central)."""
     T = type(x)
     D, X = double_word(p), exact_splits(p)
     xa = _tiny_to_zero(clamp(x, T(C.A_LO), T(C.A_HI)))
@@ -277,10 +272,11 @@ def _positive_side_scale(k):
 def _native_tail_parts(t, c):
     """NATIVE: t Phi(-t) = 2^k (y_hi + y_lo) (1 + q_hi + q_lo), few roundings.
 
-    exp(-t^2/2) = 2^k (1 + q), q = e^r - 1 = r_hi + q_lo, r_hi the exact
-    Cody-Waite reduction, q_lo the rest (r_lo and r^2 P(r)); w = t/(t + c) carried as a double word (the
-    remainder of the division, times 1/(t + c) = (1 - w)/c); u = 2w - 1, so
-    t N(t) = M(u) w = y_hi + y_lo, the product exact.
+    exp(-t^2/2) = 2^k (1 + q), q = e^r - 1 = r_hi + q_lo: r_hi the exact
+    Cody-Waite reduction, q_lo the rest (r_lo and r^2 P(r)).  w = t/(t + c)
+    as a double word (the division's remainder times 1/(t + c) = (1 - w)/c),
+    u = 2w - 1, and t N(t) = M(u) w = y_hi + y_lo with M's last step and
+    the product exact.
     """
     T = type(t)
     tq = _tiny_to_zero(t)
