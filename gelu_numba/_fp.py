@@ -126,7 +126,8 @@ def pick(x, for_float32, for_float64):
 #: EXT: float32 computed in float64, tail formulas everywhere (plain arithmetic).
 #: NATIVE: in the format itself, plain arithmetic but for the steps whose
 #: rounding the result cannot absorb (the split of exp's argument, the last
-#: sums), within 2 ulp: float32 on the CPU.
+#: sums): float32 in the experimental CPU target "native", not yet within
+#: the 2-ulp contract everywhere (see _scalar).
 #: DW: in the format itself, double word throughout (below 1 ulp): float64
 #: on the CPU, every format on CUDA.
 EXT, NATIVE, DW = 0, 1, 2
@@ -245,9 +246,10 @@ def _is_float(t):
 def register_primitives(overload, intrinsic, jit_options=None, extended_float32=False, float32_policy=DW):
     """Bind the primitives for the target that owns these decorators.
 
-    `extended_float32` computes float32 kernels in float64 (EXT); else
-    `float32_policy` says how they are computed in float32 (NATIVE on the
-    CPU, DW on CUDA).
+    `extended_float32` computes float32 kernels in float64 (EXT, the CPU);
+    else `float32_policy` says how they are computed in float32 (DW on
+    CUDA).  The experimental NATIVE build passes its policy explicitly
+    (``_build.native_kernel``).
     """
 
     @intrinsic
