@@ -16,10 +16,11 @@ import argparse
 import importlib
 import json
 import pathlib
+import io
+import shutil
 import subprocess
 import sys
 import tarfile
-import io
 import tempfile
 import time
 
@@ -39,9 +40,7 @@ def extract(commit, where):
 
 
 def main(argv=None):
-    import numpy as np
-
-    from gelu_numba import _build, bench
+    from gelu_numba import _build
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--commit", default="6172367")
@@ -57,7 +56,17 @@ def main(argv=None):
     p.add_argument("--json")
     a = p.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="gelu_base_")
-    base = extract(a.commit, tmp)
+    try:
+        return _compare(a, extract(a.commit, tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _compare(a, base):
+    import numpy as np
+
+    from gelu_numba import _build, bench
+
     rows = []
     for dtype in a.dtype.split(","):
         dt = np.dtype(dtype).type
