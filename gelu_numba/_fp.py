@@ -420,6 +420,18 @@ def dw_poly2(y, lead0, lead1, coeffs, dw):
 
 
 @jitable
+def exp_reduce(a_hi, a_lo, c):
+    """(k, r_hi, r_lo) with a_hi + a_lo = k ln2 + r_hi + r_lo: k the nearest
+    integer to a_hi / ln2 (an integer-valued float), r_hi = a_hi - k ln2[0]
+    exactly (Cody-Waite: k * ln2[0] has spare bits), r_lo = a_lo - k ln2[1]
+    rounded once (not renormalised against r_hi)."""
+    T = type(a_hi)
+    shift = T(pick(a_hi, 12582912.0, 6755399441055744.0))  # 1.5 * 2**(p-1)
+    k = (a_hi * T(c.log2e) + shift) - shift  # round to nearest integer
+    return k, fma(-k, T(c.ln2[0]), a_hi), fma(-k, T(c.ln2[1]), a_lo)
+
+
+@jitable
 def exp_dw(a_hi, a_lo, c, dw):
     """exp(a_hi + a_lo) as (k, p_hi, p_lo): 2**k * (p_hi + p_lo).
 
@@ -429,12 +441,10 @@ def exp_dw(a_hi, a_lo, c, dw):
     2**k at the very end and keep full accuracy in the subnormal range.
     """
     T = type(a_hi)
-    shift = T(pick(a_hi, 12582912.0, 6755399441055744.0))  # 1.5 * 2**(p-1)
-    k = (a_hi * T(c.log2e) + shift) - shift  # round to nearest integer
-    r_hi = fma(-k, T(c.ln2[0]), a_hi)  # exact: k * ln2[0] has spare bits
+    k, r_hi, r_lo = exp_reduce(a_hi, a_lo, c)
     # k * ln2[1] is not small next to ulp(r_hi) (ln2[0] keeps few bits), so
     # renormalise before the polynomial sees r_hi.
-    r_hi, r_lo = two_sum(r_hi, fma(-k, T(c.ln2[1]), a_lo), dw)
+    r_hi, r_lo = two_sum(r_hi, r_lo, dw)
     t2 = r_hi * r_hi * poly(r_hi, c.exp)
     if not dw:
         return k, T(1) + (r_hi + t2), T(0)

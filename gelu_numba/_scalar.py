@@ -84,6 +84,7 @@ from ._fp import (
     dw_poly,
     dw_poly2,
     exp_dw,
+    exp_reduce,
     DW,
     EXT,
     NATIVE,
@@ -230,21 +231,8 @@ def _exact_tail_parts(t, c, p):
     """
     T = type(t)
     D, X = double_word(p), exact_splits(p)
-    # critical: exp(-t^2/2) turns t^2's absolute error into its relative one
-    if p == NATIVE:
-        tq = _tiny_to_zero(t)
-        h, l = two_prod(tq, tq, X)
-    else:
-        h, l = two_prod(t, t, X)
-    if p != DW:
-        # EXT and NATIVE, where t runs down to 0: exp(-t^2/2) is 1 to working
-        # precision below the floor, and a smaller argument would underflow
-        # in the powers of the exp polynomial (raising the flag for gelu_grad
-        # of a float32 subnormal, 0.5).  (Under DW, t >= 1; under EXT l = 0.)
-        hc = _exp_argument_floor(h)
-        l = l if hc == h or p == EXT else T(0)
-        h = hc
-    k, e_hi, e_lo = exp_dw(h * T(-0.5), l * T(-0.5), c, X)
+    a_hi, a_lo = _minus_half_square(t, p)
+    k, e_hi, e_lo = exp_dw(a_hi, a_lo, c, X)
     s_hi, s_lo = two_sum(t, T(c.tail_c), D)
     i_hi, i_lo = dw_div(T(1), T(0), s_hi, s_lo, D)  # 1/(t + c)
     d_hi, d_lo = two_sum(t, -T(c.tail_c), D)
@@ -269,6 +257,26 @@ def _positive_side_scale(k):
 
 
 @jitable
+def _minus_half_square(t, p):
+    """-t^2/2 as (a_hi, a_lo), exact but under EXT (critical: exp(-t^2/2)
+    turns its absolute error into the result's relative error).
+
+    Under EXT and NATIVE t runs down to 0: exp(-t^2/2) is 1 to working
+    precision below the floor of t^2, and a smaller argument would underflow
+    in the powers of the exp polynomial (raising the flag for gelu_grad of a
+    float32 subnormal, 0.5).  (Under DW, t >= 1.)
+    """
+    T = type(t)
+    tq = _tiny_to_zero(t) if p == NATIVE else t
+    h, l = two_prod(tq, tq, exact_splits(p))
+    if p != DW:
+        hc = _exp_argument_floor(h)
+        l = l if hc == h else T(0)
+        h = hc
+    return h * T(-0.5), l * T(-0.5)
+
+
+@jitable
 def _native_tail_parts(t, c):
     """NATIVE: t Phi(-t) = 2^k (y_hi + y_lo) (1 + q_hi + q_lo), few roundings.
 
@@ -279,15 +287,8 @@ def _native_tail_parts(t, c):
     the product exact.
     """
     T = type(t)
-    tq = _tiny_to_zero(t)
-    h, l = two_prod(tq, tq, True)
-    hc = _exp_argument_floor(h)
-    l = l if hc == h else T(0)
-    a_hi, a_lo = hc * T(-0.5), l * T(-0.5)
-    shift = T(pick(a_hi, 12582912.0, 6755399441055744.0))
-    k = (a_hi * T(c.log2e) + shift) - shift
-    r_hi = fma(-k, T(c.ln2[0]), a_hi)  # exact (Cody-Waite)
-    r_lo = fma(-k, T(c.ln2[1]), a_lo)
+    a_hi, a_lo = _minus_half_square(t, NATIVE)
+    k, r_hi, r_lo = exp_reduce(a_hi, a_lo, c)
     r = r_hi + r_lo
     q_lo = fma(r * r, poly(r, c.exp), r_lo)  # q = e^r - 1 = r_hi + q_lo
     s_hi, s_lo = two_sum(t, T(c.tail_c), True)

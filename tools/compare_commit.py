@@ -7,12 +7,13 @@
 The earlier commit's ``gelu_numba/`` is extracted with ``git archive`` into a
 temporary directory under another package name and imported beside the
 working tree's, so both run in one process on the same arrays, interleaved
-(the best of several rounds each), with ``out=``: by default the parallel
+(``gelu_numba.bench``'s rounds, the best of each), with ``out=``: by default the parallel
 ufuncs of both; ``--target cpu --new-target native`` sets the serial
 ufuncs of the commit against the experimental float32 NATIVE policy.
 """
 
 import argparse
+import functools
 import importlib
 import json
 import pathlib
@@ -22,7 +23,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -82,17 +82,11 @@ def _compare(a, base):
                 continue
             fs = {"new": _build.ufunc(name, new_target), "old": base.ufunc(name, a.target)}
             args = (dy, x) if name in _build.BINARY else (x,)
-            best = {k: float("inf") for k in fs}
-            for f in fs.values():
-                f(*args, out=out)
-            for _ in range(a.rounds):
-                for k, f in fs.items():
-                    t = time.perf_counter()
-                    f(*args, out=out)
-                    best[k] = min(best[k], time.perf_counter() - t)
+            best = bench._interleaved({k: functools.partial(f, *args, out=out) for k, f in fs.items()},
+                                      a.n, min_rounds=a.rounds)
             row = {"kernel": name, "dtype": dtype, "n": a.n, "data": a.data,
                    "old_target": a.target, "new_target": new_target,
-                   "new_ns": best["new"] / a.n * 1e9, "old_ns": best["old"] / a.n * 1e9}
+                   "new_ns": best["new"][0], "old_ns": best["old"][0]}
             row["speedup"] = row["old_ns"] / row["new_ns"]
             rows.append(row)
             print(f"{name:20s} {dtype:8s} old {row['old_ns']:7.3f}  new {row['new_ns']:7.3f} ns/el  x{row['speedup']:.2f}", flush=True)
