@@ -33,17 +33,23 @@ EXT (float32 on the CPU, computed in float64): the tail formula for all
 x, plain arithmetic.  float64 rounding noise is 2^-29 of a float32 ulp, so
 the result is correctly rounded but for rare double roundings, and monotone.
 
-DW, same precision (float64; float32 on CUDA): the tail formulas only where
-|x| is large, evaluated in double word (the argument of exp alone would cost
-hundreds of ulps if rounded); elsewhere fitted polynomials::
+DW, same precision (float64; float32 on CUDA): the tail formulas for all
+x but around the minimum, evaluated in double word (the argument of exp
+alone would cost hundreds of ulps if rounded), with M fitted down to t = 0::
 
-    x <= -t_max      saturated: f = -0.0, f' = -0.0
-    tail (x < B_LO)  tail formula, double word
-    B [B_LO, A_LO)   around the minimum x_min: f = f_min + d^2 S(d),
-                     f' = d V(d), d = x - x_min
-    A [A_LO, A_HI]   around zero: f = x/2 + x^2 P(x^2), f' = 1/2 + x Q(x^2)
-    tail (x > A_HI)  tail formula, double word
-    x >= t_max       saturated: f = x, f' = 1
+    x <= -t_max           saturated: f = -0.0, f' = -0.0
+    B [B_LO, A_LO)        around the minimum x_min: f = f_min + d^2 S(d),
+                          f' = d V(d), d = x - x_min, in working precision
+    |x| < tail_lo         f = x/2, f' = 1/2 (2^-40 in float32, 2^-100 in
+                          float64: the low parts of t N(t) would underflow)
+    elsewhere             tail formula, double word
+    x >= t_max            saturated: f = x, f' = 1
+
+A vector loop computes every branch of a select, so every region costs every
+lane: an earlier design also had polynomials around zero in double word,
+which with region B in double word cost float64 a third of its time.  The
+tail formula serves zero as well (0.8 ulp there in float64 against 0.55),
+and region B needs no double word: d^2 S(d) is small next to f_min.
 
 NATIVE (experimental, float32 in float32 on the CPU): the tail formula for
 all x but region B, with the COMMON_N32 table (M fitted down to t = 0);
@@ -59,10 +65,11 @@ sigmoid forms are within 1.5 ulp, the derivatives up to 5 and 10 ulp (not
 compensated yet).  The exact forward costs 1.8 ns/element serial against
 EXT's 2.2, so no public target uses it.
 
-Region B is what makes f monotone as computed: near the minimum f changes by
-far less than an ulp per step, so a formula whose rounding noise is a fraction
-of an ulp of f would wiggle.  There f_min + d^2 S(d) rises strictly in d,
-its noise being relative to d^2 S, not to f.
+Region B (NATIVE) is what makes f monotone as computed under plain
+arithmetic: near the minimum f changes by far less than an ulp per step, so
+a formula whose rounding noise is a fraction of an ulp of f would wiggle.
+There f_min + d^2 S(d) rises strictly in d, its noise being relative to
+d^2 S, not to f.
 
 Every region evaluates with its input clamped into its own interval, and NaN
 is replaced by zero up front: vectorised loops evaluate all regions for
@@ -81,7 +88,6 @@ from ._fp import (
     dw_add,
     dw_div,
     dw_mul,
-    dw_poly,
     dw_poly2,
     exp_dw,
     exp_reduce,
@@ -106,7 +112,7 @@ __all__ = list(NAMES)
 
 
 # --------------------------------------------------------------------------
-# Region A: x in [A_LO, A_HI], polynomials in s = x^2 (same precision only).
+# Small helpers.
 
 
 @jitable
@@ -116,48 +122,6 @@ def _tiny_to_zero(x):
     underflow flag for a normal result."""
     T = type(x)
     return T(0) if abs(x) < T(pick(x, 2.0**-40, 2.0**-100)) else x
-
-
-@jitable
-def _negligible_to_zero(s):
-    """0 for s below 2^-30 (float32) or 2^-60 (float64), else s: the argument
-    of P in P(s) = lead + s (c0 + c1 s + ...), where s (c0 + ...) is then far
-    beneath double-word precision and the powers of s in Estrin's scheme
-    would underflow (raising the flag for a normal result)."""
-    T = type(s)
-    return T(0) if s < T(pick(s, 2.0**-30, 2.0**-60)) else s
-
-
-@jitable
-def _central(x, lead, coeffs, p):
-    """x/2 + s*P(s), s = x^2, with P = lead + s*poly(s) in double word
-    (region A serves DW only: NATIVE evaluates the tail formula there)."""
-    T = type(x)
-    D, X = double_word(p), exact_splits(p)
-    xa = clamp(x, T(C.A_LO), T(C.A_HI))
-    xq = _tiny_to_zero(xa)
-    s_hi, s_lo = two_prod(xq, xq, X)
-    p_hi, p_lo = dw_poly(_negligible_to_zero(s_hi), lead, coeffs, D)
-    p_lo = fma(T(coeffs[0]), s_lo, p_lo)  # P'(s) * s_lo, to first order
-    g_hi, g_lo = dw_mul(s_hi, s_lo, p_hi, p_lo, X)
-    h, h_err = two_sum(xa * T(0.5), g_hi, X)
-    y = h + (h_err + g_lo)
-    return xa if xa == T(0) else y  # keeps the sign of -0.0
-
-
-@jitable
-def _central_grad(x, lead, coeffs, p):
-    """1/2 + x*Q(x^2), with Q in double word (DW only, as _central)."""
-    T = type(x)
-    D, X = double_word(p), exact_splits(p)
-    xa = _tiny_to_zero(clamp(x, T(C.A_LO), T(C.A_HI)))
-    s_hi, s_lo = two_prod(xa, xa, D)
-    q_hi, q_lo = dw_poly(_negligible_to_zero(s_hi), lead, coeffs, D)
-    q_lo = fma(T(coeffs[0]), s_lo, q_lo)
-    m_hi, m_err = two_prod(xa, q_hi, X)
-    m_lo = fma(xa, q_lo, m_err)
-    h, h_err = two_sum(T(0.5), m_hi, X)
-    return h + (h_err + m_lo)
 
 
 # --------------------------------------------------------------------------
@@ -173,33 +137,24 @@ def _offset_from_minimum(x, xmin):
 
 
 @jitable
-def _near_minimum(x, xmin, fmin, lead, coeffs, p):
-    """f_min + d^2 * S(d).  NATIVE: d exact, d^2 S(d) in working precision
-    (it is below 0.07 |f_min| on region B) added to f_min's low part first."""
+def _near_minimum(x, xmin, fmin, lead, coeffs):
+    """f_min + d^2 * S(d), in working precision but for d (exact): d^2 S(d) is
+    below 0.07 |f_min| on region B, so its rounding costs a seventh of an ulp
+    of f; it is added to f_min's low part first.  The sum rises strictly in
+    |d|: its rounding noise is relative to d^2 S, not to f."""
     T = type(x)
-    D = double_word(p)
     d_hi, d_lo = _offset_from_minimum(x, xmin)
-    q_hi, q_err = two_prod(d_hi, d_hi, D)
-    q_lo = fma(T(2) * d_hi, d_lo, q_err)
-    s_hi, s_lo = dw_poly(d_hi, lead, coeffs, D)
-    if not D:
-        return T(fmin[0]) + (T(fmin[1]) + q_hi * s_hi)
-    s_lo = fma(T(coeffs[0]), d_lo, s_lo)
-    g_hi, g_lo = dw_mul(q_hi, q_lo, s_hi, s_lo, D)
-    y_hi, y_lo = dw_add(T(fmin[0]), T(fmin[1]), g_hi, g_lo, D)
-    return y_hi
+    s = fma(d_hi, poly(d_hi, coeffs), T(lead[0]))
+    return T(fmin[0]) + (T(fmin[1]) + (d_hi * d_hi) * s)
 
 
 @jitable
-def _near_minimum_grad(x, xmin, lead, coeffs, p):
-    """d * V(d); its sign is d's (V > 0), d exact under every policy."""
+def _near_minimum_grad(x, xmin, lead, coeffs):
+    """d * V(d) in working precision; its sign is d's (V > 0, d exact)."""
     T = type(x)
-    D = double_word(p)
     d_hi, d_lo = _offset_from_minimum(x, xmin)
-    v_hi, v_lo = dw_poly(d_hi, lead, coeffs, D)
-    v_lo = fma(T(coeffs[0]), d_lo, v_lo)
-    y_hi, y_lo = dw_mul(d_hi, d_lo, v_hi, v_lo, D)
-    return y_hi if D else fma(d_hi, v_hi, d_lo * v_hi)
+    v = fma(d_hi, poly(d_hi, coeffs), T(lead[0]))
+    return fma(d_hi, v, d_lo * v)
 
 
 # --------------------------------------------------------------------------
@@ -222,27 +177,48 @@ def _signed_tail_input(x, c, t_max):
 
 
 @jitable
-def _exact_tail_parts(t, c, p):
-    """exp(-t^2/2) = 2^k (e_hi + e_lo) and N(t) = n_hi + n_lo.
+def _dw_tail_parts(t, c, value):
+    """DW: exp(-t^2/2) = 2^k (e_hi + e_lo) and t N(t) (value) or N(t).
 
-    N(t) = M(u) / (t + c) with M a polynomial in u - u0, u = (t - c)/(t + c);
-    one reciprocal serves both.  u carries a rounding error u_lo, which
-    enters through a rough fit of M'.
+    With s = t + c, N = M(u)/s and t N = M(u) w, w = t/s: one division gives
+    w (value) or i = 1/s (derivative), and u = 2w - 1 or 1 - 2c i from it,
+    so the value pays for no second product.  v = u - u0 is a double word,
+    its low part entering through a rough fit of M'.
     """
     T = type(t)
-    D, X = double_word(p), exact_splits(p)
-    a_hi, a_lo = _minus_half_square(t, p)
-    k, e_hi, e_lo = exp_dw(a_hi, a_lo, c, X)
-    s_hi, s_lo = two_sum(t, T(c.tail_c), D)
-    i_hi, i_lo = dw_div(T(1), T(0), s_hi, s_lo, D)  # 1/(t + c)
-    d_hi, d_lo = two_sum(t, -T(c.tail_c), D)
-    u_hi, u_lo = dw_mul(d_hi, d_lo, i_hi, i_lo, D)
-    v_hi, v_lo = two_sum(u_hi, -T(c.tail_u0), D)  # centred: v = u - u0
-    q_hi, q_lo = dw_poly2(v_hi, c.tail_n0, c.tail_n1, c.tail_n, D)
-    if D:
-        q_lo = fma(poly(v_hi, c.tail_dn), v_lo + u_lo, q_lo)
-    n_hi, n_lo = dw_mul(q_hi, q_lo, i_hi, i_lo, D)
+    a_hi, a_lo = _minus_half_square(t, DW)
+    k, e_hi, e_lo = exp_dw(a_hi, a_lo, c, True)
+    s_hi, s_lo = two_sum(t, T(c.tail_c), True)
+    if value:
+        z_hi, z_lo = dw_div(t, T(0), s_hi, s_lo, True)  # w = t/(t + c)
+        v_hi, v_err = two_sum(T(2) * z_hi, -(T(1) + T(c.tail_u0)), True)
+        v_lo = v_err + T(2) * z_lo
+    else:
+        z_hi, z_lo = dw_div(T(1), T(0), s_hi, s_lo, True)  # i = 1/(t + c)
+        m_hi, m_lo = two_prod(T(2) * T(c.tail_c), z_hi, True)
+        v_hi, v_err = two_sum(T(1) - T(c.tail_u0), -m_hi, True)
+        v_lo = v_err - (m_lo + T(2) * T(c.tail_c) * z_lo)
+    q_hi, q_lo = dw_poly2(v_hi, c.tail_n0, c.tail_n1, c.tail_n, True)
+    q_lo = fma(poly(v_hi, c.tail_dn), v_lo, q_lo)
+    n_hi, n_lo = dw_mul(q_hi, q_lo, z_hi, z_lo, True)
     return k, e_hi, e_lo, n_hi, n_lo
+
+
+@jitable
+def _exact_tail_parts(t, c, p):
+    """EXT and NATIVE: exp(-t^2/2) = 2^k (e_hi + e_lo) and N(t) = n_hi + 0.
+
+    N(t) = M(u) / (t + c) with M a polynomial in u - u0, u = (t - c)/(t + c);
+    one reciprocal serves both; plain arithmetic but for exp's argument
+    under NATIVE.
+    """
+    T = type(t)
+    a_hi, a_lo = _minus_half_square(t, p)
+    k, e_hi, e_lo = exp_dw(a_hi, a_lo, c, exact_splits(p))
+    i = T(1) / (t + T(c.tail_c))
+    v = (t - T(c.tail_c)) * i - T(c.tail_u0)  # centred: v = u - u0
+    q, _ = dw_poly2(v, c.tail_n0, c.tail_n1, c.tail_n, False)
+    return k, e_hi, e_lo, q * i, T(0)
 
 
 @jitable
@@ -261,19 +237,17 @@ def _minus_half_square(t, p):
     """-t^2/2 as (a_hi, a_lo), exact but under EXT (critical: exp(-t^2/2)
     turns its absolute error into the result's relative error).
 
-    Under EXT and NATIVE t runs down to 0: exp(-t^2/2) is 1 to working
-    precision below the floor of t^2, and a smaller argument would underflow
-    in the powers of the exp polynomial (raising the flag for gelu_grad of a
-    float32 subnormal, 0.5).  (Under DW, t >= 1.)
+    t runs down to 0 (EXT, NATIVE) or to tail_lo (DW): exp(-t^2/2) is 1 to
+    working precision below the floor of t^2, and a smaller argument would
+    underflow in the powers of the exp polynomial (raising the flag for
+    gelu_grad of a float32 subnormal, 0.5).
     """
     T = type(t)
     tq = _tiny_to_zero(t) if p == NATIVE else t
     h, l = two_prod(tq, tq, exact_splits(p))
-    if p != DW:
-        hc = _exp_argument_floor(h)
-        l = l if hc == h else T(0)
-        h = hc
-    return h * T(-0.5), l * T(-0.5)
+    hc = _exp_argument_floor(h)
+    l = l if hc == h else T(0)
+    return hc * T(-0.5), l * T(-0.5)
 
 
 @jitable
@@ -318,8 +292,11 @@ def _exact_tail(x, t_max, c, p):
         if x < T(0):
             return -scale2(y_hi + g0, k)
         return fma(-scale2(y_hi, k_pos), T(1), t) - scale2(g0, k_pos)
-    k, e_hi, e_lo, n_hi, n_lo = _exact_tail_parts(t, c, p)
-    r_hi, r_lo = dw_mul(n_hi, n_lo, t, T(0), D)  # t N(t)
+    if p == DW:
+        k, e_hi, e_lo, r_hi, r_lo = _dw_tail_parts(t, c, True)  # t N(t)
+    else:
+        k, e_hi, e_lo, n_hi, n_lo = _exact_tail_parts(t, c, p)
+        r_hi, r_lo = dw_mul(n_hi, n_lo, t, T(0), D)  # t N(t)
     g_hi, g_lo = dw_mul(e_hi, e_lo, r_hi, r_lo, D)  # t Phi(-t) / 2^k
     if p == NATIVE:
         g_hi = fma(e_hi, r_hi, e_lo * r_hi)
@@ -340,7 +317,10 @@ def _exact_tail_grad(x, t_max, c, p):
     T = type(x)
     D = double_word(p)
     t = _tail_magnitude(x, c, t_max)
-    k, e_hi, e_lo, n_hi, n_lo = _exact_tail_parts(t, c, p)
+    if p == DW:
+        k, e_hi, e_lo, n_hi, n_lo = _dw_tail_parts(t, c, False)
+    else:
+        k, e_hi, e_lo, n_hi, n_lo = _exact_tail_parts(t, c, p)
     v_hi, v_lo = dw_mul(t, T(0), T(c.inv_sqrt_2pi[0]), T(c.inv_sqrt_2pi[1]), D)
     d_hi, d_lo = dw_add(n_hi, n_lo, -v_hi, -v_lo, D)
     g_hi, g_lo = dw_mul(e_hi, e_lo, d_hi, d_lo, D)  # f'(-t) / 2^k
@@ -391,7 +371,7 @@ def _exp_minus_abs(x, w_hi, w_lo, c, p):
     T = type(x)
     D, X = double_word(p), exact_splits(p)
     neg = x < T(0)
-    if p == NATIVE:  # (|w| runs down to 0 and w^2 would underflow in float32)
+    if p != EXT:  # (|w| runs down to the floor; its powers would underflow)
         wa = _exp_argument_floor(abs(w_hi))
         w_lo = w_lo if wa == abs(w_hi) else T(0)
         w_hi = -wa if neg else wa
@@ -579,36 +559,28 @@ def _in_b(x):
 
 
 @jitable
-def _in_tail(x):
-    T = type(x)
-    return x < T(C.B_LO) or x > T(C.A_HI)
-
-
-@jitable
 def _forward(x, v, form, c, p):
     """f(x) for the variant whose coefficients are v.
 
-    In the same-precision policy all three regions are evaluated and the
-    answer selected, as a vector unit does anyway; written with branches,
-    LLVM's cost model assumes each branch is taken half the time and
-    declines to vectorise the float64 loops.
+    Special cases are selected after the formula, not branched around, as a
+    vector unit does anyway; written with branches, LLVM's cost model
+    assumes each branch is taken half the time and declines to vectorise
+    the float64 loops.
     """
     T = type(x)
     t_max = T(v.t_max)
     xs = _without_nan(x)  # (first: an ordered compare of a NaN raises "invalid")
     xa = xs if p == EXT else _admissible(xs, t_max)
     y = _tail_value(xa, t_max, form, c, p)
-    if p != EXT:
-        y_min = _near_minimum(xa, v.xmin, v.fmin, v.b_f0, v.b_f, p)
-        if p == DW:
-            y_mid = _central(xa, v.a_f0, v.a_f, p)
-            y = y if _in_tail(xa) else (y_min if xa < T(C.A_LO) else y_mid)
-        else:  # NATIVE: the tail formula but around the minimum
-            y = y_min if _in_b(xa) else y
+    if p != EXT:  # the tail formula but around the minimum (see above)
+        y_min = _near_minimum(xa, v.xmin, v.fmin, v.b_f0, v.b_f)
+        y = y_min if _in_b(xa) else y
+        if p == DW:  # |x| below the tail formula's floor: f = x/2
+            y = xs * T(0.5) if abs(xs) < T(c.tail_lo) else y
     y = xs if xs == T(0) else y  # f(+-0) = +-0
     # f has the sign of x (x Phi(x), Phi > 0): a negative x whose result
-    # rounds to zero gives -0.0 (x/2 + x^2 P(x^2) alone would give +0.0 for
-    # the smallest subnormal, whose half rounds to -0.0).
+    # rounds to zero gives -0.0 (x/2 for the smallest subnormal rounds to
+    # -0.0, and so does the tail formula's -2^k g when g underflows).
     y = -abs(y) if xs < T(0) else y
     y = T(-0.0) if xs <= -t_max else y
     return xs if xs >= t_max else y
@@ -623,16 +595,14 @@ def _grad_parts(x, v, form, c, p):
     xa = xs if p == EXT else _admissible(xs, t_max)
     m, k = _tail_grad(xa, t_max, form, c, p)
     if p != EXT:
-        m_min = _near_minimum_grad(xa, v.xmin, v.b_g0, v.b_g, p)
-        if p == DW:
-            m_mid = _central_grad(xa, v.a_g0, v.a_g, p)
-            tail = _in_tail(xa)
-            m = m if tail else (m_min if xa < T(C.A_LO) else m_mid)
-            k = k if tail else T(0)
-        else:
-            b = _in_b(xa)
-            m = m_min if b else m
-            k = T(0) if b else k
+        m_min = _near_minimum_grad(xa, v.xmin, v.b_g0, v.b_g)
+        b = _in_b(xa)
+        m = m_min if b else m
+        k = T(0) if b else k
+        if p == DW:  # below the floor, f' = 1/2
+            small = abs(xs) < T(c.tail_lo)
+            m = T(0.5) if small else m
+            k = T(0) if small else k
     m = T(-0.0) if xs <= -t_max else m
     m = T(1) if xs >= t_max else m
     k = T(0) if xs >= t_max or xs <= -t_max else k

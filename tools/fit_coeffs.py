@@ -14,20 +14,19 @@ of each polynomial is stored as a double-word (hi, lo) pair.
 The pieces (see gelu_numba/_scalar.py for how they are assembled):
 
   EXP      (e^r - 1 - r) / r^2 on |r| <= ln2/2
-  A_F, A_G region A, x in [A_LO, A_HI], s = x^2:
-           f = x/2 + s * A_F(s),  f' = 1/2 + x * A_G(s)
-  B_F, B_G region B, x in [B_LO, A_LO), d = x - x_min:
-           f = f_min + d^2 * B_F(d),  f' = d * B_G(d)
-  TAIL_N   exact GELU only, u = (t - c)/(t + c), t = |x| in the tails:
+  B_F, B_G region B, x in [B_LO, A_LO), d = x - x_min (the NATIVE policy
+           only): f = f_min + d^2 * B_F(d),  f' = d * B_G(d)
+  TAIL_N   exact GELU only, u = (t - c)/(t + c), t = |x| >= 0:
            (t + c) exp(t^2/2) Phi(-t) = m0 + v (m1 + v TAIL_N(v)),
            v = u - u0, u0 the middle of the interval; tail_dn ~ its
            derivative, roughly
 
-Three tables: "float32" and "float64" for kernels computed in their own
-format (regions A and B, the tails in double word), "float32x" for
-float32 kernels computed in float64 on the CPU, which need only EXP and
-TAIL_N (over all t >= 0) and keep float64 coefficients, and "float32n", the
-same in float32 for the experimental NATIVE policy (see gelu_numba/_fp.py).
+Four tables, each with EXP and TAIL_N over all t >= 0 (the tail formulas
+serve every x): "float32" and "float64" for kernels computed in their own
+format (double word; with the variants' saturation points and the minimum),
+"float32x" for float32 kernels computed in float64 on the CPU, which keep
+float64 coefficients, and "float32n", in float32 for the experimental NATIVE
+policy (see gelu_numba/_fp.py), whose variants also use region B.
 """
 
 import argparse
@@ -43,7 +42,8 @@ from gelu_numba import reference  # noqa: E402
 
 mp.mp.prec = 200
 
-# Region boundaries, shared by every variant and both formats.
+# Region B (NATIVE only) is [B_LO, A_LO); A_HI, the end of the region A of an
+# earlier design, stays a junction the accuracy sample probes.
 A_LO, A_HI = -0.6, 1.0
 B_LO = -1.0
 TAIL_C = 3.0
@@ -57,8 +57,12 @@ T_MAX = {
 FORMATS = {"float32": 24, "float64": 53}
 
 TABLES = ("float32", "float64", "float32x", "float32n")
-#: Tables whose tail formula serves every t >= 0 (no region A).
-WHOLE_LINE = ("float32x", "float32n")
+#: Tables without variants of their own (the float32 variants serve them).
+NO_VARIANTS = ("float32x", "float32n")
+#: The floor of the tail formulas' t in the same-precision tables: below it
+#: f = x/2 and f' = 1/2 to working precision, and the double-word low parts
+#: of t N(t) would underflow (raising the flag for a normal result).
+TAIL_FLOOR = {"float32": 2.0**-40, "float64": 2.0**-100, "float32x": 0.0, "float32n": 0.0}
 #: The format a table's coefficients are rounded to.
 FORMAT_OF = {"float32": "float32", "float64": "float64", "float32x": "float64", "float32n": "float32"}
 #: Saturation points follow the input format.
@@ -69,16 +73,16 @@ T_MAX["float32x"] = T_MAX["float32n"] = T_MAX["float32"]
 # sixteenth of an ulp; the script prints what each achieves.
 DEGREES = {
     "float32": {
-        "EXP": 5, "TAIL_N": 10,
-        "gelu": {"A_F": 6, "A_G": 6, "B_F": 6, "B_G": 7},
-        "gelu_tanh": {"A_F": 6, "A_G": 6, "B_F": 6, "B_G": 7},
-        "gelu_sigmoid": {"A_F": 8, "A_G": 8, "B_F": 7, "B_G": 7},
+        "EXP": 5, "TAIL_N": 11,
+        "gelu": {"B_F": 6, "B_G": 7},
+        "gelu_tanh": {"B_F": 6, "B_G": 7},
+        "gelu_sigmoid": {"B_F": 7, "B_G": 7},
     },
     "float64": {
-        "EXP": 10, "TAIL_N": 22,
-        "gelu": {"A_F": 12, "A_G": 12, "B_F": 12, "B_G": 12},
-        "gelu_tanh": {"A_F": 12, "A_G": 12, "B_F": 12, "B_G": 13},
-        "gelu_sigmoid": {"A_F": 16, "A_G": 16, "B_F": 14, "B_G": 14},
+        "EXP": 10, "TAIL_N": 26,
+        "gelu": {"B_F": 12, "B_G": 12},
+        "gelu_tanh": {"B_F": 12, "B_G": 13},
+        "gelu_sigmoid": {"B_F": 14, "B_G": 14},
     },
     # float32 results computed in float64: about 2^-34 is enough.
     "float32x": {"EXP": 6, "TAIL_N": 14},
@@ -174,39 +178,6 @@ def g_of(variant):
     return lambda x: reference._FORMULAS[variant + "_grad"](x)[0]
 
 
-def leading_values(variant):
-    """P(0) = lim (f - x/2)/x^2 and Q(0) = 2 P(0) for region A."""
-    if variant == "gelu_sigmoid":
-        return mp.mpf("1.702") / 4
-    return 1 / mp.sqrt(2 * mp.pi)
-
-
-def fit_region_a(variant, fmt, report):
-    f, g = f_of(variant), g_of(variant)
-    p0 = leading_values(variant)
-    out = {}
-    # f = x/2 + s*(p0 + s*P1(s)) ; relative error of P = (f - x/2)/s.
-    P = lambda s: (f(mp.sqrt(s)) - mp.sqrt(s) / 2) / s  # noqa: E731
-    hi, lo = split(p0, fmt)
-    c, err = fit(
-        lambda s: (P(s) - p0) / s, lambda s: s / P(s), mp.mpf(0), A_HI**2,
-        DEGREES[fmt][variant]["A_F"] - 1, fmt,
-    )
-    out["A_F"] = ((hi, lo), c)
-    report(f"{variant:13s} {fmt} A_F deg {len(c)} rel err 2^{float(mp.log(err, 2)):.1f}")
-    # f' = 1/2 + x*(q0 + s*Q1(s)).
-    q0 = 2 * p0
-    Q = lambda s: (g(mp.sqrt(s)) - mp.mpf(1) / 2) / mp.sqrt(s)  # noqa: E731
-    hi, lo = split(q0, fmt)
-    c, err = fit(
-        lambda s: (Q(s) - q0) / s, lambda s: s / Q(s), mp.mpf(0), A_HI**2,
-        DEGREES[fmt][variant]["A_G"] - 1, fmt,
-    )
-    out["A_G"] = ((hi, lo), c)
-    report(f"{variant:13s} {fmt} A_G deg {len(c)} rel err 2^{float(mp.log(err, 2)):.1f}")
-    return out
-
-
 def fit_region_b(variant, fmt, report):
     f, g = f_of(variant), g_of(variant)
     xm, fm = reference.minimum(variant, prec=200)
@@ -231,8 +202,7 @@ def fit_tail(table, report):
 
     M stays within [0.4, 1.5] on all of [0, inf), so its polynomial does not
     cancel (N = exp(t^2/2) Phi(-t) alone falls like 1/t and would).
-    Same-precision tables cover the tails, t in [A_HI, T_MAX]; the extended
-    table (float32 computed in float64) covers t in [0, T_MAX].
+    Every table covers t in [0, T_MAX].
     """
     fmt = FORMAT_OF[table]
     c = mp.mpf(TAIL_C)
@@ -241,7 +211,7 @@ def fit_tail(table, report):
         t = c * (1 + u) / (1 - u)
         return (t + c) * mp.exp(t * t / 2) * reference._ncdf(-t)
 
-    t_lo = 0 if table in WHOLE_LINE else A_HI
+    t_lo = 0
     t_hi = T_MAX[fmt]["gelu"]
     u_lo = (mp.mpf(t_lo) - c) / (t_lo + c)
     u_hi = (mp.mpf(t_hi) - c) / (t_hi + c)
@@ -312,15 +282,15 @@ def render(tables):
         "Generated by tools/fit_coeffs.py; do not edit by hand.  Polynomials are",
         "stored lowest order first; a pair (hi, lo) is a double-word constant.",
         "_F32 and _F64 are for kernels computed in their own format; _X32 is for",
-        "float32 kernels computed in float64 (CPU), which use only the exp and",
-        "tail tables and the float32 variants' saturation points; _N32 is the",
-        "same for float32 computed in float32 with plain arithmetic (the",
-        "experimental NATIVE policy), whose tail formula also runs down to t = 0.",
+        "float32 kernels computed in float64 (CPU), _N32 for float32 computed in",
+        "float32 with plain arithmetic (the experimental NATIVE policy); both use",
+        "the float32 variants.  Every tail formula serves all t = |x| from",
+        "tail_lo (below it f = x/2, f' = 1/2) to the variant's t_max.",
         '"""',
         "",
         "from collections import namedtuple",
         "",
-        "# Region boundaries: A is [A_LO, A_HI], B is [B_LO, A_LO), the tails are the rest.",
+        "# Region B (NATIVE only) is [B_LO, A_LO); A_HI is a junction of an earlier design.",
         f"A_LO = {A_LO!r}",
         f"A_HI = {A_HI!r}",
         f"B_LO = {B_LO!r}",
@@ -331,7 +301,7 @@ def render(tables):
         '    " tail_c tail_lo tail_u0 tail_n0 tail_n1 tail_n tail_dn",',
         ")",
         "Variant = namedtuple(",
-        '    "Variant", "t_max xmin fmin a_f0 a_f a_g0 a_g b_f0 b_f b_g0 b_g"',
+        '    "Variant", "t_max xmin fmin b_f0 b_f b_g0 b_g"',
         ")",
     ]
     suffix = {"float32": "_F32", "float64": "_F64", "float32x": "_X32", "float32n": "_N32"}
@@ -342,7 +312,7 @@ def render(tables):
             lines.append(f"    {name}={tup(v) if isinstance(v, tuple) else num(v)},")
         lines.append(f"    exp={tup(t['EXP'])},")
         lines.append(f"    tail_c={TAIL_C!r},")
-        lines.append(f"    tail_lo={0.0 if table in WHOLE_LINE else A_HI!r},")
+        lines.append(f"    tail_lo={TAIL_FLOOR[table]!r},")
         u0, lead0, lead1, c, slope = t["TAIL_N"]
         lines.append(f"    tail_u0={num(u0)},")
         lines.append(f"    tail_n0={tup(lead0)},")
@@ -350,7 +320,7 @@ def render(tables):
         lines.append(f"    tail_n={tup(c)},")
         lines.append(f"    tail_dn={tup(slope)},")
         lines.append(")")
-        if table in WHOLE_LINE:
+        if table in NO_VARIANTS:
             continue
         for variant in reference.VARIANTS:
             v = t[variant]
@@ -358,7 +328,7 @@ def render(tables):
             lines.append(f"    t_max={T_MAX[table][variant]!r},")
             lines.append(f"    xmin={tup(v['XMIN'])},")
             lines.append(f"    fmin={tup(v['FMIN'])},")
-            for key in ("A_F", "A_G", "B_F", "B_G"):
+            for key in ("B_F", "B_G"):
                 (hi, lo), c = v[key]
                 lines.append(f"    {key.lower()}0={tup((hi, lo))},")
                 lines.append(f"    {key.lower()}={tup(c)},")
@@ -371,9 +341,9 @@ def build(report=print):
     for table in TABLES:
         fmt = FORMAT_OF[table]
         t = {"constants": constants(fmt), "EXP": fit_exp(table, report), "TAIL_N": fit_tail(table, report)}
-        if table not in WHOLE_LINE:
+        if table not in NO_VARIANTS:
             for variant in reference.VARIANTS:
-                t[variant] = {**fit_region_a(variant, fmt, report), **fit_region_b(variant, fmt, report)}
+                t[variant] = fit_region_b(variant, fmt, report)
         tables[table] = t
     return render(tables)
 
