@@ -320,9 +320,10 @@ register_primitives(_cpu_overload, _cpu_intrinsic, CPU_JIT_OPTIONS, extended_flo
 
 
 # --------------------------------------------------------------------------
-# Double-word arithmetic.  A pair (hi, lo) stands for hi + lo with
-# |lo| <= ulp(hi)/2; the algorithms are the classical error-free
-# transformations (Dekker, Knuth) and their FMA forms.  With dw false each
+# Double-word arithmetic.  A pair (hi, lo) stands for hi + lo with |lo|
+# about ulp(hi)/2 or less (dw_mul and dw_add do not renormalise); the
+# algorithms are the classical error-free transformations (Dekker, Knuth)
+# and their FMA forms.  With dw false each
 # is the plain operation and returns a zero low part.
 
 
@@ -358,22 +359,27 @@ def two_prod(a, b, dw):
 
 @jitable
 def dw_mul(a_hi, a_lo, b_hi, b_lo, dw):
-    """(a_hi + a_lo) * (b_hi + b_lo) as a double word."""
+    """(a_hi + a_lo) * (b_hi + b_lo) as a pair, not renormalised.
+
+    Pair arithmetic (Lange and Rump): the low part may exceed half an ulp
+    of the high part by a little, which the next operation absorbs at a
+    cost of a few u^2; a result whose high part is the answer is
+    renormalised by its caller (fast_two_sum).  Renormalising every step
+    would cost two operations more each.
+    """
     p, e = two_prod(a_hi, b_hi, dw)
     if not dw:
         return p, e
-    e = fma(a_hi, b_lo, fma(a_lo, b_hi, e))
-    return fast_two_sum(p, e, dw)
+    return p, fma(a_hi, b_lo, fma(a_lo, b_hi, e))
 
 
 @jitable
 def dw_add(a_hi, a_lo, b_hi, b_lo, dw):
-    """(a_hi + a_lo) + (b_hi + b_lo) as a double word."""
+    """(a_hi + a_lo) + (b_hi + b_lo) as a pair, not renormalised (as dw_mul)."""
     s, e = two_sum(a_hi, b_hi, dw)
     if not dw:
         return s, e
-    e = e + (a_lo + b_lo)
-    return fast_two_sum(s, e, dw)
+    return s, e + (a_lo + b_lo)
 
 
 @jitable
