@@ -10,6 +10,9 @@ simulator does) with compiled implementations bound per target by
 ``scale2(y, k)``
     y * 2**k for an integer-valued float k, correctly rounded even when the
     result is subnormal and 2**k itself is not representable.
+``scale2_in_range(y, k)``
+    the same for k within the format's normal exponents (2**k a normal
+    number): one multiplication, a single rounding.
 ``poly(y, coeffs)``
     sum(coeffs[j] * y**j), unrolled (Estrin's scheme) at the source level.
 ``pick(x, for_float32, for_float64)``
@@ -115,6 +118,11 @@ def scale2(y, k):
     ty = _float_type(y)
     with np.errstate(all="ignore"):
         return ty(np.ldexp(ty(y), int(k)))
+
+
+def scale2_in_range(y, k):
+    """y * 2**k, correctly rounded, for 2**k a normal number."""
+    return scale2(y, k)
 
 
 def pick(x, for_float32, for_float64):
@@ -239,6 +247,18 @@ def _scale2_codegen(context, builder, sig, args):
     return builder.fmul(builder.fmul(y, power_of_two(k1)), power_of_two(k2))
 
 
+def _scale2_in_range_codegen(context, builder, sig, args):
+    from llvmlite import ir
+
+    y, k = args
+    if isinstance(y.type, ir.DoubleType):
+        ity, mant, bias = ir.IntType(64), 52, 1023
+    else:
+        ity, mant, bias = ir.IntType(32), 23, 127
+    bits = builder.shl(builder.add(builder.fptosi(k, ity), ity(bias)), ity(mant))
+    return builder.fmul(y, builder.bitcast(bits, y.type))
+
+
 def _is_float(t):
     return getattr(t, "bitwidth", None) in (32, 64) and "float" in str(t)
 
@@ -274,6 +294,18 @@ def register_primitives(overload, intrinsic, jit_options=None, extended_float32=
     def _ov_scale2(y, k):
         if _is_float(y) and y == k:
             return lambda y, k: _scale2(y, k)
+        return None
+
+    @intrinsic
+    def _scale2_in_range(typingctx, y, k):
+        if _is_float(y) and y == k:
+            return y(y, k), _scale2_in_range_codegen
+        return None
+
+    @overload(scale2_in_range, jit_options=jit_options)
+    def _ov_scale2_in_range(y, k):
+        if _is_float(y) and y == k:
+            return lambda y, k: _scale2_in_range(y, k)
         return None
 
     @overload(poly, jit_options=jit_options)
@@ -374,6 +406,16 @@ def dw_mul(a_hi, a_lo, b_hi, b_lo, dw):
 
 
 @jitable
+def dw_mul1(a, b_hi, b_lo, dw):
+    """a * (b_hi + b_lo) for a plain a, as a pair (dw_mul with a_lo = 0,
+    without the product a_lo * b_hi that LLVM may not drop: 0 * inf is NaN)."""
+    p, e = two_prod(a, b_hi, dw)
+    if not dw:
+        return p, e
+    return p, fma(a, b_lo, e)
+
+
+@jitable
 def dw_add(a_hi, a_lo, b_hi, b_lo, dw):
     """(a_hi + a_lo) + (b_hi + b_lo) as a pair, not renormalised (as dw_mul)."""
     s, e = two_sum(a_hi, b_hi, dw)
@@ -421,7 +463,7 @@ def dw_poly2(y, lead0, lead1, coeffs, dw):
     """
     T = type(y)
     a_hi, a_lo = dw_poly(y, lead1, coeffs, dw)
-    b_hi, b_lo = dw_mul(y, T(0), a_hi, a_lo, dw)
+    b_hi, b_lo = dw_mul1(y, a_hi, a_lo, dw)
     return dw_add(T(lead0[0]), T(lead0[1]), b_hi, b_lo, dw)
 
 

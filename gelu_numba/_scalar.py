@@ -88,6 +88,7 @@ from ._fp import (
     dw_add,
     dw_div,
     dw_mul,
+    dw_mul1,
     dw_poly2,
     exp_dw,
     exp_reduce,
@@ -102,6 +103,7 @@ from ._fp import (
     pick,
     poly,
     scale2,
+    scale2_in_range,
     two_prod,
     two_sum,
     policy,
@@ -309,7 +311,7 @@ def _exact_tail(x, t_max, c, p):
     if x < T(0):
         return -g
     s, s_err = two_sum(t, -g, D)
-    return s + (s_err - scale2(g_lo, k_pos))
+    return s + (s_err - scale2_in_range(g_lo, k_pos))
 
 
 @jitable
@@ -322,7 +324,7 @@ def _exact_tail_grad(x, t_max, c, p):
         k, e_hi, e_lo, n_hi, n_lo = _dw_tail_parts(t, c, False)
     else:
         k, e_hi, e_lo, n_hi, n_lo = _exact_tail_parts(t, c, p)
-    v_hi, v_lo = dw_mul(t, T(0), T(c.inv_sqrt_2pi[0]), T(c.inv_sqrt_2pi[1]), D)
+    v_hi, v_lo = dw_mul1(t, T(c.inv_sqrt_2pi[0]), T(c.inv_sqrt_2pi[1]), D)
     d_hi, d_lo = dw_add(n_hi, n_lo, -v_hi, -v_lo, D)
     g_hi, g_lo = dw_mul(e_hi, e_lo, d_hi, d_lo, D)  # f'(-t) / 2^k
     g_hi, g_lo = fast_two_sum(g_hi, g_lo, D)
@@ -333,9 +335,9 @@ def _exact_tail_grad(x, t_max, c, p):
     if p == EXT:
         return T(1) - scale2(g_hi, k), T(0)
     k = _positive_side_scale(k)
-    g = scale2(g_hi, k)
+    g = scale2_in_range(g_hi, k)
     s, s_err = two_sum(T(1), -g, D)
-    return s + (s_err - scale2(g_lo, k)), T(0)
+    return s + (s_err - scale2_in_range(g_lo, k)), T(0)
 
 
 @jitable
@@ -347,7 +349,7 @@ def _tanh_argument(x, c, p):
     s_hi, s_lo = two_prod(x, x, X)
     m_hi, m_lo = dw_mul(T(c.tanh_a[0]), T(c.tanh_a[1]), s_hi, s_lo, X)
     b_hi, b_lo = dw_add(T(c.tanh_b[0]), T(c.tanh_b[1]), m_hi, m_lo, X)
-    w_hi, w_lo = dw_mul(x, T(0), b_hi, b_lo, X)
+    w_hi, w_lo = dw_mul1(x, b_hi, b_lo, X)
     n_hi, n_lo = dw_mul(T(c.tanh_a3[0]), T(c.tanh_a3[1]), s_hi, s_lo, D)
     wp_hi, wp_lo = dw_add(T(c.tanh_b[0]), T(c.tanh_b[1]), n_hi, n_lo, D)
     return w_hi, w_lo, wp_hi, wp_lo
@@ -359,7 +361,7 @@ def _sigmoid_argument(x, c, p):
     T = type(x)
     X = exact_splits(p)
     a = c.sigmoid_a
-    w_hi, w_lo = dw_mul(T(a[0]), T(a[1]), x, T(0), X)  # critical, as for tanh
+    w_hi, w_lo = dw_mul1(x, T(a[0]), T(a[1]), X)  # critical, as for tanh
     return w_hi, w_lo, T(a[0]), T(a[1])
 
 
@@ -386,9 +388,9 @@ def _exp_minus_abs(x, w_hi, w_lo, c, p):
         e_hi = scale2(p_hi, k)
         return k, p_hi, p_lo, e_hi, T(0), T(1) + e_hi, T(0)
     k_e = _positive_side_scale(k)
-    e_hi = scale2(p_hi, k_e)
+    e_hi = scale2_in_range(p_hi, k_e)
     d_hi, d_lo = fast_two_sum(T(1), e_hi, D)
-    e_lo = scale2(p_lo, k_e)
+    e_lo = scale2_in_range(p_lo, k_e)
     return k, p_hi, p_lo, e_hi, e_lo, d_hi, d_lo + e_lo
 
 
@@ -399,7 +401,7 @@ def _sigma_tail(x, w_hi, w_lo, c, p):
     X = exact_splits(p)
     neg = x < T(0)
     k, p_hi, p_lo, e_hi, e_lo, d_hi, d_lo = _exp_minus_abs(x, w_hi, w_lo, c, p)
-    n_hi, n_lo = dw_mul(x, T(0), p_hi, p_lo, X)
+    n_hi, n_lo = dw_mul1(x, p_hi, p_lo, X)
     q, q_lo = dw_div(n_hi if neg else x, n_lo if neg else T(0), d_hi, d_lo, X)
     return scale2(q, k if neg else T(0))
 
@@ -415,7 +417,7 @@ def _sigma_tail_grad(x, w_hi, w_lo, wp_hi, wp_lo, c, p):
     neg = x < T(0)
     k, p_hi, p_lo, e_hi, e_lo, d_hi, d_lo = _exp_minus_abs(x, w_hi, w_lo, c, p)
     dd_hi, dd_lo = dw_mul(d_hi, d_lo, d_hi, d_lo, D)
-    xw_hi, xw_lo = dw_mul(x, T(0), wp_hi, wp_lo, D)
+    xw_hi, xw_lo = dw_mul1(x, wp_hi, wp_lo, D)
     # x < 0: p (1 + E + x w');  x > 0: 1 + E + E x w'
     f_hi, f_lo = dw_mul(e_hi, e_lo, xw_hi, xw_lo, D)
     a_hi, a_lo = dw_add(d_hi, d_lo, xw_hi if neg else f_hi, xw_lo if neg else f_lo, D)
@@ -496,7 +498,7 @@ def _sigma_grad2(t, c, form, p):
     # 1 +- E: below 2^-90, E changes neither (and a smaller E would be
     # subnormal), so it is taken at that scale there.
     k_e = _positive_side_scale(k)
-    e_hi, e_lo = scale2(p_hi, k_e), scale2(p_lo, k_e)
+    e_hi, e_lo = scale2_in_range(p_hi, k_e), scale2_in_range(p_lo, k_e)
     op_hi, op_lo = dw_add(T(1), T(0), e_hi, e_lo, D)
     om_hi, om_lo = dw_add(T(1), T(0), -e_hi, -e_lo, D)
     if form == TANH:
@@ -507,7 +509,7 @@ def _sigma_grad2(t, c, form, p):
     else:
         a_hi, a_lo = T(2) * wp_hi, T(2) * wp_lo  # 2 * 1.702
     q_hi, q_lo = dw_mul(wp_hi, wp_lo, wp_hi, wp_lo, D)
-    b_hi, b_lo = dw_mul(q_hi, q_lo, tq, T(0), D)  # t w'^2
+    b_hi, b_lo = dw_mul1(tq, q_hi, q_lo, D)  # t w'^2
     u_hi, u_lo = dw_mul(a_hi, a_lo, op_hi, op_lo, D)
     v_hi, v_lo = dw_mul(b_hi, b_lo, om_hi, om_lo, D)
     n_hi, n_lo = dw_add(u_hi, u_lo, -v_hi, -v_lo, D)
@@ -617,7 +619,7 @@ def _scaled_product(dy, m, k):
     once whenever m * 2^k is a normal number."""
     T = type(m)
     ka = k if k > T(-64) else T(-64)
-    return scale2(dy * scale2(m, ka), k - ka)
+    return scale2(dy * scale2_in_range(m, ka), k - ka)
 
 
 @jitable
