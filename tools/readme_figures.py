@@ -121,17 +121,18 @@ def speed_block(doc):
 # accuracy
 
 
-def measure_exhaustive(kernels=None, previous=None):
-    """The float32 sweeps of `kernels` (default: all), both targets; other
-    kernels' rows are kept from `previous`, each row with its own date."""
+def measure_exhaustive(kernels=None, previous=None, targets=("parallel", "same-precision")):
+    """The float32 sweeps of `kernels` (default: all) on `targets`; the other
+    rows are kept from `previous`, each row with its own date."""
     from gelu_numba.__main__ import FORWARD
     from gelu_numba.accuracy import KERNELS, exhaustive_float32
 
-    out = {"environment": _environment(), "rows": dict(previous["rows"]) if previous and kernels else {}}
-    if previous and kernels:
+    partial = bool(kernels) or len(targets) < 2
+    out = {"environment": _environment(), "rows": dict(previous["rows"]) if previous and partial else {}}
+    if previous and partial:
         for row in out["rows"].values():
             row.setdefault("date", previous["environment"]["date"])
-    for target in ("parallel", "same-precision"):
+    for target in targets:
         for name in kernels or KERNELS:
             t = time.perf_counter()
             w = exhaustive_float32(name, target=target)
@@ -316,6 +317,9 @@ def main(argv=None):
     p.add_argument("--kernel", action="append", metavar="NAME",
                    help="with --exhaustive or --float64-search: rerun those for this kernel only (repeatable), "
                         "keeping the other kernels' results")
+    p.add_argument("--target", action="append", choices=("parallel", "same-precision"),
+                   help="with --exhaustive: rerun the sweeps of this target only (repeatable; default both), "
+                        "keeping the other's results")
     p.add_argument("--float64-search", action="store_true", help="rerun the float64 search against mpmath")
     args = p.parse_args(argv)
     only = set(args.only or ("speed", "accuracy", "timings", "torch"))
@@ -327,7 +331,8 @@ def main(argv=None):
         _write("timings", timings_block(doc))
     if "accuracy" in only:
         if args.exhaustive:
-            _save("exhaustive", measure_exhaustive(args.kernel, _load("exhaustive")))
+            _save("exhaustive", measure_exhaustive(args.kernel, _load("exhaustive"),
+                                                   tuple(args.target or ("parallel", "same-precision"))))
         if args.float64_search:
             _save("float64_search", measure_float64_search(args.kernel, _load("float64_search")))
         sample = measure_sample()
