@@ -110,3 +110,23 @@ def grad2_without_curvature_term(t, x):
 def grad2_of_the_wrong_form(t, x):
     """The exact GELU's second derivative given for the tanh form."""
     return gn.gelu_grad2(x)
+
+
+def tail_formula_near_minimum(variant):
+    """The float64 kernel's double-word tail formula used around the minimum
+    too (no region B): accurate to 0.6 ulp there, but its rounding noise (the
+    polynomial tails summed in working precision) makes f wiggle."""
+    import numba
+
+    from gelu_numba import _coeffs as C
+    from gelu_numba import _scalar as S
+    from gelu_numba._fp import DW
+
+    form = {"gelu": S.EXACT, "gelu_tanh": S.TANH, "gelu_sigmoid": S.SIGMOID}[variant]
+    t_max = {"gelu": C.GELU_F64, "gelu_tanh": C.GELU_TANH_F64, "gelu_sigmoid": C.GELU_SIGMOID_F64}[variant].t_max
+
+    @numba.vectorize(["float64(float64)"])
+    def kernel(x):
+        return S._tail_value(x, t_max, form, C.COMMON_F64, DW)
+
+    return kernel

@@ -238,6 +238,31 @@ def check_monotone(variant, f, dtype):
     _run(run)
 
 
+def consecutive_floats(x, n, dtype):
+    """The n consecutive floats of dtype centred on x (x not zero), ascending."""
+    itype = np.int32 if dtype == np.float32 else np.int64
+    bits = np.asarray(x, dtype=dtype).view(itype)
+    steps = np.arange(-(n // 2), n - n // 2, dtype=itype)
+    return np.sort((bits + steps if x > 0 else bits - steps).view(dtype))
+
+
+def check_monotone_near_minimum(variant, f, dtype, offsets=(-0.06, -0.04, -0.02, 0.02, 0.04, 0.06), n=1 << 16):
+    """In windows of n consecutive floats at x_min + offset, f never steps
+    the wrong way (up below the minimum, down above it).  There f changes by
+    a fraction of an ulp per step, so rounding noise of a few hundredths of
+    an ulp shows as flip-flops between adjacent results, which sampled
+    pairs seldom hit."""
+    xm = MINIMUM[variant][0]
+    for offset in offsets:
+        x = consecutive_floats(xm + offset, n, dtype)
+        y = _call(f, x)
+        d = np.diff(y)
+        wrong = (d < 0) & (x[:-1] >= xm) if offset > 0 else (d > 0) & (x[1:] <= xm)
+        i = np.flatnonzero(wrong)
+        assert i.size == 0, (f"{variant}: {i.size} wrong steps near x_min {offset:+}, e.g. "
+                             f"f({x[i[0]]!r}) = {y[i[0]]!r}, f({x[i[0] + 1]!r}) = {y[i[0] + 1]!r}")
+
+
 def check_difference_bound(f_approx, f_exact, bound, dtype):
     """|approximation - exact GELU| <= bound everywhere."""
 

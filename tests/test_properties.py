@@ -39,6 +39,16 @@ def test_monotone_above_minimum(variant, dtype):
     P.check_monotone(variant, serial(variant), dtype)
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_monotone_in_consecutive_floats_near_minimum(variant, dtype):
+    P.check_monotone_near_minimum(variant, serial(variant), dtype)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_same_precision_monotone_in_consecutive_floats_near_minimum(variant):
+    P.check_monotone_near_minimum(variant, same_precision(variant), np.float32)
+
+
 @pytest.mark.parametrize("variant, bound", [("gelu_tanh", 4.74e-4), ("gelu_sigmoid", 2.04e-2)])
 def test_approximation_error_bound(variant, bound, dtype):
     P.check_difference_bound(serial(variant), serial("gelu"), bound, dtype)
