@@ -300,9 +300,8 @@ def _exact_tail(x, t_max, c, p):
         k, e_hi, e_lo, n_hi, n_lo = _exact_tail_parts(t, c, p)
         r_hi, r_lo = dw_mul(n_hi, n_lo, t, T(0), D)  # t N(t)
     g_hi, g_lo = dw_mul(e_hi, e_lo, r_hi, r_lo, D)  # t Phi(-t) / 2^k
-    g_hi, g_lo = fast_two_sum(g_hi, g_lo, D)
-    if p == NATIVE:
-        g_hi = fma(e_hi, r_hi, e_lo * r_hi)
+    if D:  # (a pair: its high part is the answer)
+        g_hi, g_lo = fast_two_sum(g_hi, g_lo, True)
     if p == EXT:  # (extended: float32 in float64 never underflows here)
         g = scale2(g_hi, k)
         return -g if x < T(0) else t - g
@@ -327,7 +326,8 @@ def _exact_tail_grad(x, t_max, c, p):
     v_hi, v_lo = dw_mul1(t, T(c.inv_sqrt_2pi[0]), T(c.inv_sqrt_2pi[1]), D)
     d_hi, d_lo = dw_add(n_hi, n_lo, -v_hi, -v_lo, D)
     g_hi, g_lo = dw_mul(e_hi, e_lo, d_hi, d_lo, D)  # f'(-t) / 2^k
-    g_hi, g_lo = fast_two_sum(g_hi, g_lo, D)
+    if D:  # (a pair: its high part is the answer)
+        g_hi, g_lo = fast_two_sum(g_hi, g_lo, True)
     if p == NATIVE:
         g_hi = fma(e_hi, d_hi, e_lo * d_hi)
     if x < T(0):
@@ -483,7 +483,7 @@ def _exact_grad2(t, c, p):
     b_hi, b_lo = dw_add(T(2), T(0), -h, -l, D)  # 2 - t^2
     g_hi, g_lo = dw_mul(e_hi, e_lo, b_hi, b_lo, D)
     m_hi, m_lo = dw_mul(g_hi, g_lo, T(c.inv_sqrt_2pi[0]), T(c.inv_sqrt_2pi[1]), D)
-    return m_hi + m_lo, k
+    return (m_hi + m_lo if D else m_hi), k
 
 
 @jitable
