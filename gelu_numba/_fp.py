@@ -355,8 +355,8 @@ register_primitives(_cpu_overload, _cpu_intrinsic, CPU_JIT_OPTIONS, extended_flo
 # Double-word arithmetic.  A pair (hi, lo) stands for hi + lo with |lo|
 # about ulp(hi)/2 or less (dw_mul and dw_add do not renormalise); the
 # algorithms are the classical error-free transformations (Dekker, Knuth)
-# and their FMA forms.  With dw false each
-# is the plain operation and returns a zero low part.
+# and their FMA forms.  With dw false each is the plain operation and
+# returns a zero low part.
 
 
 @jitable
