@@ -11,7 +11,7 @@ tail_lo (below it f = x/2, f' = 1/2) to the variant's t_max.
 
 from collections import namedtuple
 
-# Region B (NATIVE only) is [B_LO, A_LO); A_HI is a junction of an earlier design.
+# Region B (DW and NATIVE) is [B_LO, A_LO); A_HI is a junction of an earlier design.
 A_LO = -0.6
 A_HI = 1.0
 B_LO = -1.0

@@ -14,8 +14,8 @@ of each polynomial is stored as a double-word (hi, lo) pair.
 The pieces (see gelu_numba/_scalar.py for how they are assembled):
 
   EXP      (e^r - 1 - r) / r^2 on |r| <= ln2/2
-  B_F, B_G region B, x in [B_LO, A_LO), d = x - x_min (the NATIVE policy
-           only): f = f_min + d^2 * B_F(d),  f' = d * B_G(d)
+  B_F, B_G region B, x in [B_LO, A_LO), d = x - x_min (DW and NATIVE):
+           f = f_min + d^2 * B_F(d),  f' = d * B_G(d)
   TAIL_N   exact GELU only, u = (t - c)/(t + c), t = |x| >= 0:
            (t + c) exp(t^2/2) Phi(-t) = m0 + v (m1 + v TAIL_N(v)),
            v = u - u0, u0 the middle of the interval; tail_dn ~ its
@@ -26,7 +26,7 @@ serve every x): "float32" and "float64" for kernels computed in their own
 format (double word; with the variants' saturation points and the minimum),
 "float32x" for float32 kernels computed in float64 on the CPU, which keep
 float64 coefficients, and "float32n", in float32 for the experimental NATIVE
-policy (see gelu_numba/_fp.py), whose variants also use region B.
+policy (see gelu_numba/_fp.py); the last two use the float32 variants.
 """
 
 import argparse
@@ -42,8 +42,8 @@ from gelu_numba import reference  # noqa: E402
 
 mp.mp.prec = 200
 
-# Region B (NATIVE only) is [B_LO, A_LO); A_HI, the end of the region A of an
-# earlier design, stays a junction the accuracy sample probes.
+# Region B (DW and NATIVE) is [B_LO, A_LO); A_HI, the end of the region A of
+# an earlier design, stays a junction the accuracy sample probes.
 A_LO, A_HI = -0.6, 1.0
 B_LO = -1.0
 TAIL_C = 3.0
@@ -290,7 +290,7 @@ def render(tables):
         "",
         "from collections import namedtuple",
         "",
-        "# Region B (NATIVE only) is [B_LO, A_LO); A_HI is a junction of an earlier design.",
+        "# Region B (DW and NATIVE) is [B_LO, A_LO); A_HI is a junction of an earlier design.",
         f"A_LO = {A_LO!r}",
         f"A_HI = {A_HI!r}",
         f"B_LO = {B_LO!r}",
