@@ -70,7 +70,8 @@ Region B is what makes f monotone as computed, under NATIVE and DW alike:
 near the minimum f changes by far less than an ulp per step, so a formula
 whose rounding noise is a fraction of an ulp of f would wiggle (DW's tail
 formula, its polynomial tails summed in working precision, leaves a few
-hundredths of an ulp, enough within about 0.08 of the minimum).
+hundredths of an ulp, enough within a few hundredths of the minimum:
+tests/test_properties.py checks consecutive floats there).
 There f_min + d^2 S(d) rises strictly in d, its noise being relative to
 d^2 S, not to f.
 
