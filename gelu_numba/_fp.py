@@ -226,37 +226,34 @@ def _fma_codegen(context, builder, sig, args):
     return builder.fma(*args)
 
 
-def _scale2_codegen(context, builder, sig, args):
+def _power_of_two(builder, y, ki):
+    """2**ki as a float of y's type, for an integer ki in the normal exponent
+    range: the biased exponent shifted into place."""
     from llvmlite import ir
 
+    ity, mant, bias = (ir.IntType(64), 52, 1023) if isinstance(y.type, ir.DoubleType) else (ir.IntType(32), 23, 127)
+    return builder.bitcast(builder.shl(builder.add(ki, ity(bias)), ity(mant)), y.type)
+
+
+def _int_of(builder, y, k):
+    from llvmlite import ir
+
+    return builder.fptosi(k, ir.IntType(64) if isinstance(y.type, ir.DoubleType) else ir.IntType(32))
+
+
+def _scale2_codegen(context, builder, sig, args):
     y, k = args
-    if isinstance(y.type, ir.DoubleType):
-        ity, mant, bias = ir.IntType(64), 52, 1023
-    else:
-        ity, mant, bias = ir.IntType(32), 23, 127
-    ki = builder.fptosi(k, ity)
+    ki = _int_of(builder, y, k)
     # 2**k in two factors, each a normal number for |k| < 2 * emax, so
     # y * 2**k1 is exact and the second product rounds once.
-    k1 = builder.ashr(ki, ity(1))
+    k1 = builder.ashr(ki, ki.type(1))
     k2 = builder.sub(ki, k1)
-
-    def power_of_two(e):
-        bits = builder.shl(builder.add(e, ity(bias)), ity(mant))
-        return builder.bitcast(bits, y.type)
-
-    return builder.fmul(builder.fmul(y, power_of_two(k1)), power_of_two(k2))
+    return builder.fmul(builder.fmul(y, _power_of_two(builder, y, k1)), _power_of_two(builder, y, k2))
 
 
 def _scale2_in_range_codegen(context, builder, sig, args):
-    from llvmlite import ir
-
     y, k = args
-    if isinstance(y.type, ir.DoubleType):
-        ity, mant, bias = ir.IntType(64), 52, 1023
-    else:
-        ity, mant, bias = ir.IntType(32), 23, 127
-    bits = builder.shl(builder.add(builder.fptosi(k, ity), ity(bias)), ity(mant))
-    return builder.fmul(y, builder.bitcast(bits, y.type))
+    return builder.fmul(y, _power_of_two(builder, y, _int_of(builder, y, k)))
 
 
 def _is_float(t):
