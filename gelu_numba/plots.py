@@ -4,8 +4,11 @@
 
 Needs matplotlib (``pip install ".[plot]"`` in a gelu_numba checkout, or
 ``pip install matplotlib``); importing this module without it raises
-ImportError with that advice.  PyTorch, where installed, is drawn beside our
-kernels in ``ulp_error.png``; without it that figure says so.
+ImportError with that advice.  All nine kernels of the contract are drawn:
+the values in ``gelu_vs_relu.png``, the first and second derivatives in
+``derivatives.png``, and the float32 ulp error of each in its own panel of
+``ulp_error.png``.  PyTorch, where installed, is drawn beside our kernels in
+``ulp_error.png``; without it that figure says so.
 """
 
 import os
@@ -26,13 +29,31 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from . import reference
 from ._build import ufunc
+from .accuracy import _grad2_first_term, variant_of
 
 COLORS = {"gelu": "#1f77b4", "gelu_tanh": "#ff7f0e", "gelu_sigmoid": "#2ca02c", "relu": "#7f7f7f",
           "torch": "#d62728"}
 LABELS = {"gelu": "GELU  x·Φ(x)", "gelu_tanh": "tanh approximation", "gelu_sigmoid": "sigmoid approximation x·σ(1.702x)",
           "relu": "ReLU"}
-GRAD_LABELS = {"gelu": "GELU′(x) = Φ(x) + x·φ(x)", "gelu_tanh": "tanh approximation′(x)",
-               "gelu_sigmoid": "sigmoid approximation′(x) = σ(1.702x)·(1 + 1.702x·(1 − σ(1.702x)))"}
+FORMS = ("gelu", "gelu_tanh", "gelu_sigmoid")
+# Each form's derivative, in mathtext.  u is the tanh form's argument:
+# f(x) = ½x(1 + tanh u); s = σ(1.702x) the sigmoid form's.
+_TANH_U = r"$u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)$"
+_TANH_DU = r"$u' = \sqrt{2/\pi}\,(1 + 0.134145\,x^2)$"
+_SIGMOID_S = r"$s = \sigma(1.702\,x)$"
+GRAD_LABELS = {
+    "gelu": r"GELU$'(x) = \Phi(x) + x\,\varphi(x)$",
+    "gelu_tanh": r"tanh approx.$'(x) = \frac{1}{2}\,(1 + \tanh u) + \frac{1}{2}\,x\,u'\,\mathrm{sech}^2 u$"
+                 "\n" + _TANH_U + ",  " + _TANH_DU,
+    "gelu_sigmoid": r"sigmoid approx.$'(x) = s + 1.702\,x\,s\,(1 - s)$,  " + _SIGMOID_S,
+}
+GRAD2_LABELS = {
+    "gelu": r"GELU$''(x) = \varphi(x)\,(2 - x^2)$",
+    "gelu_tanh": r"tanh approx.$''(x) = \mathrm{sech}^2 u\,\left(u'\,(1 - x\,u'\,\tanh u)"
+                 r" + \frac{1}{2}\,x\,u''\right)$"
+                 "\n" + _TANH_U + ",  " + _TANH_DU + r",  $u'' = \sqrt{2/\pi}\cdot 0.26829\,x$",
+    "gelu_sigmoid": r"sigmoid approx.$''(x) = 1.702\,s\,(1 - s)\,(2 + 1.702\,x\,(1 - 2s))$,  " + _SIGMOID_S,
+}
 # The exact GELU is drawn last, thin and solid, so that it shows on top of the
 # approximations, which are wider and broken (dashed, dotted) beneath it.
 LINES = {"relu": {"lw": 1.3, "ls": (0, (5, 3)), "zorder": 1},
@@ -168,18 +189,15 @@ def _annotate_clear(ax, xy, text, color, taken, fontsize=9):
 # --- the figures -------------------------------------------------------------
 
 def _kernel_lines(ax, x, suffix, labels):
-    ax.plot(x, ufunc("gelu_tanh" + suffix)(x), color=COLORS["gelu_tanh"], label=labels["gelu_tanh"],
-            **LINES["gelu_tanh"])
-    ax.plot(x, ufunc("gelu_sigmoid" + suffix)(x), color=COLORS["gelu_sigmoid"], label=labels["gelu_sigmoid"],
-            **LINES["gelu_sigmoid"])
-    ax.plot(x, ufunc("gelu" + suffix)(x), color=COLORS["gelu"], label=labels["gelu"], **LINES["gelu"])
+    """The three forms' kernels `form + suffix` at x, the exact GELU on top."""
+    for form in ("gelu_tanh", "gelu_sigmoid", "gelu"):
+        ax.plot(x, ufunc(form + suffix)(x), color=COLORS[form], label=labels[form], **LINES[form])
 
 
 def _legend_order(ax):
     """Legend entries in reading order: exact GELU, tanh, sigmoid, then the rest."""
     handles, labels = ax.get_legend_handles_labels()
-    rank = {LABELS["gelu"]: 0, GRAD_LABELS["gelu"]: 0, LABELS["gelu_tanh"]: 1, GRAD_LABELS["gelu_tanh"]: 1,
-            LABELS["gelu_sigmoid"]: 2, GRAD_LABELS["gelu_sigmoid"]: 2}
+    rank = {table[form]: k for table in (LABELS, GRAD_LABELS, GRAD2_LABELS) for k, form in enumerate(FORMS)}
     pairs = sorted(zip(handles, labels), key=lambda p: rank.get(p[1], 3))
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
@@ -217,16 +235,32 @@ def functions(out_dir):
     return _save(fig, out_dir, "gelu_vs_relu.png")
 
 
+def _more_above(ax):
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi + 0.25 * (hi - lo))
+
+
 def derivatives(out_dir):
+    """The first derivatives (with ReLU's step) above, the second below."""
     x = np.linspace(-4, 4, 801)
-    fig, ax = _figure("Derivatives f′(x)", "x", "f′(x)")
-    ax.plot(x, (x > 0).astype(float), color=COLORS["relu"], label="ReLU′(x) (step)", **LINES["relu"])
-    _kernel_lines(ax, x, "_grad", GRAD_LABELS)
-    ax.axhline(0, color="black", lw=0.6, zorder=0)
-    ax.set_ylim(-0.25, 1.6)  # room above the curves for the legend
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 9.5), dpi=110, sharex=True)
+    top.set_title("First derivatives f′(x)")
+    top.plot(x, (x > 0).astype(float), color=COLORS["relu"], label="ReLU′(x) (step)", **LINES["relu"])
+    _kernel_lines(top, x, "_grad", GRAD_LABELS)
+    top.set_ylim(-0.25, 1.6)  # room above the curves for the legend
+    top.set_ylabel("f′(x)")
+    bottom.set_title("Second derivatives f″(x)  (ReLU″ = 0 for x ≠ 0)")
+    _kernel_lines(bottom, x, "_grad2", GRAD2_LABELS)
+    bottom.set_ylim(-0.2, 1.3)
+    bottom.set_ylabel("f″(x)")
+    bottom.set_xlabel("x")
+    for ax in (top, bottom):
+        ax.axhline(0, color="black", lw=0.6, zorder=0)
+        ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    handles, labels = _legend_order(ax)
-    _place_legend(ax, handles=handles, labels=labels, fontsize=9, handlelength=3.2)
+    for ax in (top, bottom):
+        handles, labels = _legend_order(ax)
+        _place_legend(ax, grow=_more_above, handles=handles, labels=labels, fontsize=9, handlelength=3.2)
     return _save(fig, out_dir, "derivatives.png")
 
 
@@ -296,65 +330,83 @@ def _more_room(ax):
     ax.set_ylim(lo, hi * 10 if ax.get_yscale() == "symlog" else hi + 0.5)
 
 
-def ulp_error(out_dir):
-    """float32 ulp error across x, every kernel; PyTorch's beside ours where
-    installed.  The truth is the float64 kernel (2^-29 of a float32 ulp off)."""
-    x = np.linspace(-16, 6, 8001).astype(np.float32)
+#: The rows of ulp_error.png: kernel suffix, and what its error is in ulps of.
+ULP_ROWS = (("", "f: |error| in ulps of f(x)"),
+            ("_grad", "f′: |error| in ulps of\nmax(|f′|, first term Φ(x) or σ(·))"),
+            ("_grad2", "f″: |error| in ulps of\nmax(|f″|, first term 2φ(x) or 2σ′(w)w′)"))
+
+
+def kernel_ulp_error(name, x):
+    """|error| of the float32 kernel `name` at the float32 points x, in ulps,
+    measured as the contract measures it (gelu_numba.reference): in ulps of
+    max(|f′|, Φ(x) or σ(·)) for a first derivative, of max(|f″|, 2φ(x) or
+    2σ′(w)w′) for a second.  The truth is the float64 kernel (2^-29 of a
+    float32 ulp off), as in the exhaustive sweeps.  Returns (error, truth)."""
     x64 = x.astype(np.float64)
+    truth = ufunc(name)(x64)
+    scale = np.abs(truth)
+    what = reference.kind(name)
+    if what == "grad":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            first = np.where(x64 == 0, 0.5, ufunc(variant_of(name))(x64) / x64)
+        scale = np.maximum(scale, np.abs(first))
+    elif what == "grad2":
+        scale = np.maximum(scale, _grad2_first_term(variant_of(name), x64))
+    return np.abs(ufunc(name)(x).astype(np.float64) - truth) / _ulp32(scale), truth
+
+
+def ulp_error(out_dir):
+    """float32 ulp error across x of every kernel, one panel each: a column
+    per form, a row per order (f, f′, f″); PyTorch's beside ours where
+    installed."""
+    x = np.linspace(-16, 6, 8001).astype(np.float32)
     torch = _have_torch()
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5), dpi=110, sharex=True)
-    fig.suptitle("float32 kernels: error in ulps across x"
-                 + (" (y linear below 1, log above, where PyTorch's error is drawn)" if torch else ""), y=0.99)
-    for ax, name in zip(axes.flat, ("gelu", "gelu_tanh", "gelu_sigmoid")):
-        truth = ufunc(name)(x64)
-        ulp = _ulp32(truth)
-        ours = np.abs(ufunc(name)(x).astype(np.float64) - truth) / ulp
-        theirs = _torch_values(x, name)
-        # Beside PyTorch's, every other sample each, interleaved: drawn in
-        # full, ours would hide theirs where both are below 1 ulp.
-        step = 1 if theirs is None else 2
-        ax.plot(x[::step], ours[::step], ".", ms=2, color=COLORS[name], zorder=3,
-                label=f"gelu_numba.{name} (max {ours.max():.2f} ulp)")
-        top = ours.max()
-        if theirs is not None:
-            err = np.abs(theirs.astype(np.float64) - truth) / ulp
-            which = "F.gelu" if name == "gelu" else "F.gelu, approximate='tanh'"
-            label = f"PyTorch {which} (max {np.nanmax(err):.3g} ulp"
-            wrong_zero = (theirs == 0) & (truth != 0)
-            first_nonzero = x[(theirs != 0) & (truth != 0)].min()
-            below = x[wrong_zero & (x < first_nonzero)]
-            if below.size:  # every sample from the underflow up to here is 0
-                label += f"; 0 for all x ≤ {below.max():.2f}"
-            ax.plot(x[1::2], err[1::2], ".", ms=2, color=COLORS["torch"], zorder=2, label=label + ")")
-            top = max(top, np.nanmax(err))
-        _ulp_axes(ax, LABELS[name] + (" (PyTorch has none)" if name == "gelu_sigmoid" and torch else ""), top)
-    ax = axes[1, 1]
-    top = 0.0
-    for k, name in enumerate(("gelu", "gelu_tanh", "gelu_sigmoid")):
-        grad = name + "_grad"
-        truth = ufunc(grad)(x64)
-        with np.errstate(invalid="ignore", divide="ignore"):  # the contract's scale for f'
-            first = np.where(x64 == 0, 0.5, ufunc(name)(x64) / x64)
-        err = np.abs(ufunc(grad)(x).astype(np.float64) - truth) / _ulp32(np.maximum(np.abs(truth), first))
-        # Every third sample each, interleaved: drawn in full, one would hide the others.
-        ax.plot(x[k::3], err[k::3], ".", ms=2, color=COLORS[name],
-                label=f"gelu_numba.{grad} (max {err.max():.2f} ulp)")
-        top = max(top, err.max())
-    _ulp_axes(ax, "derivatives (ulps of max(|f′|, its first term))", top)
-    for ax in axes[1]:
+    fig, axes = plt.subplots(3, 3, figsize=(15, 11.5), dpi=110, sharex=True)
+    fig.suptitle("float32 kernels: error in ulps across x, one panel per kernel"
+                 + (" (y linear below 1, log above, where PyTorch's error is drawn)" if torch else ""), y=0.995)
+    for row, (suffix, ylabel) in zip(axes, ULP_ROWS):
+        for ax, form in zip(row, FORMS):
+            name = form + suffix
+            ours, truth = kernel_ulp_error(name, x)
+            theirs = _torch_values(x, name)
+            # Beside PyTorch's, every other sample each, interleaved: drawn in
+            # full, ours would hide theirs where both are below 1 ulp.
+            step = 1 if theirs is None else 2
+            ax.plot(x[::step], ours[::step], ".", ms=2, color=COLORS[form], zorder=3,
+                    label=f"gelu_numba.{name} (max {ours.max():.2f} ulp)")
+            top = ours.max()
+            if theirs is not None:
+                err = np.abs(theirs.astype(np.float64) - truth) / _ulp32(truth)
+                which = "F.gelu" if name == "gelu" else "F.gelu, approximate='tanh'"
+                label = f"PyTorch {which}\n(max {np.nanmax(err):.3g} ulp"  # two lines: the panels are narrow
+                wrong_zero = (theirs == 0) & (truth != 0)
+                first_nonzero = x[(theirs != 0) & (truth != 0)].min()
+                below = x[wrong_zero & (x < first_nonzero)]
+                if below.size:  # every sample from the underflow up to here is 0
+                    label += f"; 0 for all x ≤ {below.max():.2f}"
+                ax.plot(x[1::2], err[1::2], ".", ms=2, color=COLORS["torch"], zorder=2, label=label + ")")
+                top = max(top, np.nanmax(err))
+            title = name
+            if not suffix:  # the column's form, above its first panel
+                title = LABELS[form] + "\n" + name
+                if torch and form == "gelu_sigmoid":
+                    title += " (PyTorch has none)"
+            _ulp_axes(ax, title, top)
+        row[0].set_ylabel(ylabel)
+    for ax in axes[-1]:
         ax.set_xlabel("x")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("|error| in ulps")
-    rect = (0, 0, 1, 0.965)
+    rect = (0, 0, 1, 0.975)
     if not torch:
-        rect = (0, 0, 1, 0.94)
-        fig.text(0.5, 0.947, NO_TORCH + " (GELU and tanh panels)", ha="center", va="center", fontsize=11,
+        rect = (0, 0, 1, 0.955)
+        fig.text(0.5, 0.962, NO_TORCH + " (gelu and gelu_tanh panels)", ha="center", va="center", fontsize=11,
                  color=COLORS["torch"],
                  bbox={"boxstyle": "round", "facecolor": "#fde8e8", "edgecolor": COLORS["torch"]})
     fig.tight_layout(rect=rect)
     for ax in axes.flat:
-        _place_legend(ax, grow=_more_room, markerscale=5, fontsize=8)
-        fig.tight_layout(rect=rect)
+        leg = _place_legend(ax, grow=_more_room, markerscale=5, fontsize=8)
+        renderer = fig.canvas.get_renderer()
+        if not ax.get_window_extent(renderer).contains(*leg.get_window_extent(renderer).p0):
+            fig.tight_layout(rect=rect)  # placed below its axes: make room (9 layouts take seconds)
     return _save(fig, out_dir, "ulp_error.png", rect=rect)
 
 
