@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Regenerate every measured figure in README.md.
+"""Regenerate every measured figure in README.md and docs/.
 
     python tools/readme_figures.py                  # speed, accuracy sample, timings; reuse the long runs
     python tools/readme_figures.py --exhaustive     # also rerun the float32 sweeps (about 20 min each target)
     python tools/readme_figures.py --float64-search # also rerun the float64 search against mpmath
-    python tools/readme_figures.py --only speed     # one block (speed, accuracy, timings)
+    python tools/readme_figures.py --only speed     # one measurement (speed, accuracy, timings, torch)
+    python tools/readme_figures.py --render         # rewrite every block from the saved results, measuring nothing
 
-Each block of README between ``<!-- figures:NAME -->`` and
-``<!-- /figures:NAME -->`` is rewritten from a measurement, with the CPU, the
-versions and the date it was made.  The raw results go to
-``benchmarks/figures/NAME.json``; the long runs (the exhaustive float32
-sweeps, the float64 search) are reused from there unless asked for, and the
-block says when each was measured.
+Each block between ``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->``,
+in README.md or a page of docs/ (each name in one place), is rewritten from
+a measurement, with the CPU, the versions and the date it was made.  The
+raw results go to ``benchmarks/figures/NAME.json``; the long runs (the
+exhaustive float32 sweeps, the float64 search) are reused from there unless
+asked for, and the block says when each was measured.  README's short
+tables (``speed-summary``, ``accuracy-summary``) are drawn from the same
+results as the full ones in docs/.
 
 Run it in an environment with the peers the speed table compares against:
 ``pip install ".[bench]" torch jax`` (the newest torch that pip gives;
@@ -35,6 +38,11 @@ import numpy as np  # noqa: E402
 
 FIGURES = ROOT / "benchmarks" / "figures"
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+
+#: Every block the command writes, by the measurement it is drawn from.
+BLOCKS = {"speed": ("speed", "speed-summary"), "accuracy": ("accuracy", "accuracy-summary"),
+          "timings": ("timings",), "torch": ("torch",)}
 SIZES = (1 << 20, 1 << 24)
 THREADS = 2
 
@@ -63,10 +71,28 @@ def _stamp(env):
             f"gelu_numba {env['gelu_numba']}, NumPy {env['numpy']}, Numba {env['numba']}; {peers}")
 
 
+def _pattern(name):
+    return re.compile(rf"(<!-- figures:{re.escape(name)} -->\n).*?(<!-- /figures:{re.escape(name)} -->)", re.S)
+
+
+def pages():
+    """README.md and every page of docs/."""
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+def page_of(name):
+    """The one page that holds block `name`."""
+    found = [p for p in pages() if _pattern(name).search(p.read_text())]
+    if len(found) != 1:
+        where = ", ".join(str(p.relative_to(ROOT)) for p in found) or "no page"
+        raise SystemExit(f"block <!-- figures:{name} --> must be in exactly one page (found in {where})")
+    return found[0]
+
+
 def replace_block(text, name, body):
-    pattern = re.compile(rf"(<!-- figures:{name} -->\n).*?(<!-- /figures:{name} -->)", re.S)
+    pattern = _pattern(name)
     if not pattern.search(text):
-        raise SystemExit(f"README.md has no <!-- figures:{name} --> block")
+        raise SystemExit(f"no <!-- figures:{name} --> block")
     return pattern.sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(2), text)
 
 
@@ -115,6 +141,34 @@ def speed_block(doc):
                          + f" | {'–' if ratio is None else f'{ratio:.2f}'} |")
         lines += ["", f"`np.copyto` of the same data, ns per element: {'; '.join(copies)}.", ""]
     return "\n".join(lines)
+
+
+def speed_summary_block(doc):
+    """README's short table: the 2-thread figures of x ~ N(0, 3²) against
+    the faster peer, each size side by side."""
+    rows = [r for r in doc["rows"]["normal"] if r["operation"] != "copy"]
+    sizes = sorted({r["size"] for r in rows})
+    head = "| operation | dtype | " + " | ".join(f"ours, {n >> 20}M | faster peer | ratio" for n in sizes) + " |"
+    lines = [head, "|---|---|" + "---|---|---|" * len(sizes)]
+    keys = list(dict.fromkeys((r["operation"], r["dtype"]) for r in rows))
+    for op, dtype in sorted(keys, key=lambda k: (k[1], [o for o, _ in keys].index(k[0]))):
+        cells = []
+        for n in sizes:
+            r = next((r for r in rows if (r["operation"], r["dtype"], r["size"]) == (op, dtype, n)), None)
+            if r is None:
+                cells += ["–"] * 3
+                continue
+            ns = r["ns_per_element"]
+            peers = {k: ns[k] for k in ("torch", "jax") if ns.get(k) is not None}
+            best = min(peers, key=peers.get) if peers else None
+            ratio = r["parallel_vs_fastest_peer"]
+            cells += [_cell(ns.get("gelu_numba.parallel")),
+                      f"{peers[best]:.3f} ({'PyTorch' if best == 'torch' else 'JAX'})" if best else "–",
+                      "–" if ratio is None else f"{ratio:.2f}"]
+        lines.append(f"| `{op}` | {dtype} | " + " | ".join(cells) + " |")
+    env = doc["environment"]
+    lines += ["", f"Measured {_stamp(env)}, with `{env['command']}`."]
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------
@@ -204,6 +258,27 @@ def accuracy_block(exhaustive, search, sample):
                            if isinstance(doc.get("rows"), dict) else [])
             when = f" (rows measured on {', '.join(dates)})" if len(dates) > 1 else ""
             lines.append(f"- {label}: measured {_stamp(doc['environment'])}{when}.")
+    return "\n".join(lines) + "\n"
+
+
+def accuracy_summary_block(exhaustive, search):
+    """README's short table: the worst error of each kernel over every
+    float32 input (the CPU kernels) and over the float64 search."""
+    from gelu_numba.accuracy import KERNELS
+
+    lines = ["| kernel | float32, every input | f monotone above its minimum | float64, searched |",
+             "|---|---|---|---|"]
+    for name in KERNELS:
+        r = (exhaustive or {"rows": {}})["rows"].get(f"parallel/{name}")
+        f = (search or {"rows": {}})["rows"].get(name)
+        mono = "–" if r is None or r["monotonic_violations"] is None else (
+            "yes" if r["monotonic_violations"] == 0 else f"no ({r['monotonic_violations']} drops)")
+        lines.append(f"| `{name}` | {'not measured' if r is None else format(r['max_ulp'], '.3f')} | {mono} | "
+                     f"{'not measured' if f is None else format(f['max_ulp'], '.3f')} |")
+    lines.append("")
+    for label, doc in (("float32", exhaustive), ("float64", search)):
+        if doc is not None:
+            lines.append(f"- {label}: measured {_stamp(doc['environment'])}.")
     return "\n".join(lines) + "\n"
 
 
@@ -305,14 +380,33 @@ def timings_block(doc):
 
 
 def _write(name, body):
-    """Rewrite one block of README, reading it just before (so that edits
-    made while a long measurement ran are kept)."""
-    README.write_text(replace_block(README.read_text(), name, body))
+    """Rewrite one block, reading its page just before (so that edits made
+    while a long measurement ran are kept)."""
+    page = page_of(name)
+    page.write_text(replace_block(page.read_text(), name, body))
+
+
+def render(measured):
+    """Rewrite the blocks of each measurement in `measured` from the saved
+    results (benchmarks/figures/)."""
+    if "timings" in measured and _load("timings"):
+        _write("timings", timings_block(_load("timings")))
+    if "accuracy" in measured and _load("accuracy_sample"):
+        exhaustive, search = _load("exhaustive"), _load("float64_search")
+        _write("accuracy", accuracy_block(exhaustive, search, _load("accuracy_sample")))
+        _write("accuracy-summary", accuracy_summary_block(exhaustive, search))
+    if "torch" in measured and _load("torch"):
+        _write("torch", torch_block(_load("torch")))
+    if "speed" in measured and _load("speed"):
+        _write("speed", speed_block(_load("speed")))
+        _write("speed-summary", speed_summary_block(_load("speed")))
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", action="append", choices=("speed", "accuracy", "timings", "torch"))
+    p.add_argument("--only", action="append", choices=tuple(BLOCKS))
+    p.add_argument("--render", action="store_true",
+                   help="measure nothing: rewrite the blocks from the results saved in benchmarks/figures/")
     p.add_argument("--exhaustive", action="store_true", help="rerun the float32 sweeps (about 40 minutes)")
     p.add_argument("--kernel", action="append", metavar="NAME",
                    help="with --exhaustive or --float64-search: rerun those for this kernel only (repeatable), "
@@ -322,32 +416,27 @@ def main(argv=None):
                         "keeping the other's results")
     p.add_argument("--float64-search", action="store_true", help="rerun the float64 search against mpmath")
     args = p.parse_args(argv)
-    only = set(args.only or ("speed", "accuracy", "timings", "torch"))
-    for name in only:  # fail now, not after the measurements, if a marker is missing
-        replace_block(README.read_text(), name, "")
-    if "timings" in only:
-        doc = measure_timings()
-        _save("timings", doc)
-        _write("timings", timings_block(doc))
-    if "accuracy" in only:
-        if args.exhaustive:
-            _save("exhaustive", measure_exhaustive(args.kernel, _load("exhaustive"),
-                                                   tuple(args.target or ("parallel", "same-precision"))))
-        if args.float64_search:
-            _save("float64_search", measure_float64_search(args.kernel, _load("float64_search")))
-        sample = measure_sample()
-        _save("accuracy_sample", sample)
-        _write("accuracy", accuracy_block(_load("exhaustive"), _load("float64_search"), sample))
-    if "torch" in only:
-        doc = measure_torch()
-        _save("torch", doc)
-        _write("torch", torch_block(doc))
-    if "speed" in only:
-        doc = measure_speed()
-        _save("speed", doc)
-        _write("speed", speed_block(doc))
-    print(f"README.md: {', '.join(sorted(only))} rewritten ({datetime.datetime.now():%Y-%m-%d %H:%M})",
-          file=sys.stderr)
+    only = set(args.only or BLOCKS)
+    for name in only:  # fail now, not after the measurements, if a block is missing or doubled
+        for block in BLOCKS[name]:
+            page_of(block)
+    if not args.render:
+        if "timings" in only:
+            _save("timings", measure_timings())
+        if "accuracy" in only:
+            if args.exhaustive:
+                _save("exhaustive", measure_exhaustive(args.kernel, _load("exhaustive"),
+                                                       tuple(args.target or ("parallel", "same-precision"))))
+            if args.float64_search:
+                _save("float64_search", measure_float64_search(args.kernel, _load("float64_search")))
+            _save("accuracy_sample", measure_sample())
+        if "torch" in only:
+            _save("torch", measure_torch())
+        if "speed" in only:
+            _save("speed", measure_speed())
+    render(only)
+    blocks = sorted(b for name in only for b in BLOCKS[name])
+    print(f"{', '.join(blocks)} rewritten ({datetime.datetime.now():%Y-%m-%d %H:%M})", file=sys.stderr)
 
 
 if __name__ == "__main__":
