@@ -1,6 +1,8 @@
 """CUDA benchmarks: kernel time and bandwidth (GB/s) next to a device copy.
 
-Skipped (NotImplementedError in setup) where no GPU is usable.
+Skipped (NotImplementedError in setup) where no GPU is usable, so a machine
+without one records no result: the published page's thumbnail of each says
+so, and its name (pretty_name) says why.
 """
 
 import numpy as np
@@ -40,6 +42,8 @@ class TimeCUDA:
         self.f(*self.args, out=self.out)
         self.cuda.synchronize()
 
+    time_kernel.pretty_name = "TimeCUDA.time_kernel (needs a GPU)"
+
 
 class TrackCUDABandwidth:
     """GB/s (bytes read + written per second), CUDA events, best of 20."""
@@ -57,3 +61,5 @@ class TrackCUDABandwidth:
 
     def track_gbps(self, kernel, dtype, size):
         return self.bandwidth(kernel, dtype, size)
+
+    track_gbps.pretty_name = "TrackCUDABandwidth.track_gbps (needs a GPU)"
