@@ -9,7 +9,9 @@
 ``--json`` on report, accuracy and bench prints one JSON document instead of
 tables.  Exit status: 0 on success, 1 if a measured accuracy breaks the
 contract, 2 on bad usage or a request this machine cannot serve (``bench
---gpu`` without a GPU), with a one-line message.
+--gpu`` without a GPU, a ``bench --size`` larger than the memory available,
+``compile`` with a ``NUMBA_CACHE_DIR`` it cannot write), with a one-line
+message, before any work.
 """
 
 import argparse
@@ -234,8 +236,11 @@ def report(args):
         _section(f"Accuracy against mpmath on the adversarial sample (contract: <= {CONTRACT_ULP:g} ulp)")
         _print_table(["kernel", "dtype", "max ulp", "at x", "points", "seconds"], _accuracy_rows(acc))
         sys.stdout.flush()
+    from .bench import available_peers, cpu_sample, format_table, legend, others_busy
+
+    start = cpu_sample()
     speed = throughput(progress=Progress("throughput"))
-    from .bench import available_peers, format_table, legend
+    busy = others_busy(start)
 
     missing = [hint for peer, hint in (("numpy+scipy", f"scipy ({install_hint('report')})"),
                                         ("torch", f"torch ({install_hint('torch')}; CPU-only: see README)"),
@@ -244,7 +249,7 @@ def report(args):
     if text:
         _section("Throughput, float32, 1M elements, ns/element (lower is better)")
         print(format_table(speed))
-        print(legend(speed, threads=env["threads"], load=load))
+        print(legend(speed, threads=env["threads"], load=load, busy=busy))
         if missing:
             print(f"Not compared, not installed: {', '.join(missing)}")
         sys.stdout.flush()
@@ -361,18 +366,16 @@ def _exhaustive(args, kernels):
 
 
 def _size(text):
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    t = text.strip().lower()
+    from .bench import parse_size
+
     try:
-        if t and t[-1] in units:
-            value = int(float(t[:-1]) * units[t[-1]])
-        else:
-            value = int(t)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 4096, 64K, 1M, 16M)") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"size must be positive, not {text!r}")
-    return value
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _gib(n):
+    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.0f} MiB"
 
 
 def bench_command(args):
@@ -384,6 +387,17 @@ def bench_command(args):
         return _gpu_bench(args)
     if args.threads < 1:
         raise UsageError("gelu-numba bench: --threads must be at least 1")
+    dtypes = args.dtype or ("float32", "float64")
+    operations = args.operation or bench.HEADLINE
+    # Refused before anything is allocated: a run that does not fit is
+    # killed (by the kernel or the container) without a word, after it has
+    # pushed everything else out of memory.
+    need = bench.memory_needed(args.size, dtypes, operations, data=args.data)
+    free = bench.available_memory()
+    if free is not None and need > free[0]:
+        raise UsageError(f"gelu-numba bench: --size {' '.join(bench.size_label(n) for n in args.size)} needs about "
+                         f"{_gib(need)} of memory ({', '.join(dtypes)}, with every peer's arrays and libraries), "
+                         f"and {_gib(free[0])} is available ({free[1]})")
     available = numba.config.NUMBA_NUM_THREADS
     threads = min(args.threads, available)
     if threads < args.threads:
@@ -391,20 +405,22 @@ def bench_command(args):
               f"Numba started with (NUMBA_NUM_THREADS, by default the CPU count); using {threads}",
               file=sys.stderr)
     load = bench.machine_load()
-    results = bench.run(sizes=args.size, dtypes=args.dtype or ("float32", "float64"), threads=threads,
-                        operations=args.operation or bench.HEADLINE, data=args.data,
+    start = bench.cpu_sample()
+    results = bench.run(sizes=args.size, dtypes=dtypes, threads=threads, operations=operations, data=args.data,
                         progress=Progress("bench", enabled=False if args.json else None))
+    busy = bench.others_busy(start)
     rows = bench.table(results)
     if args.json:
         json.dump({"threads": threads, "threads_requested": args.threads, "data": args.data, "load_average": load,
-                   "environment": bench.environment(), "peers": bench.available_peers(), "rows": rows},
+                   "other_programs_cores": busy, "environment": bench.environment(),
+                   "peers": bench.available_peers(), "rows": rows},
                   sys.stdout, indent=2)
         print()
         return 0
     print(f"ns/element, {args.data} data, {_plural(threads, 'thread')}; peers found: "
           f"{', '.join(bench.peer_versions()) or 'none'}")
     print(bench.format_table(rows))
-    print(bench.legend(rows, threads=threads, load=load))
+    print(bench.legend(rows, threads=threads, load=load, busy=busy))
     return 0
 
 
@@ -466,6 +482,16 @@ def compile_command(args):
     from . import _loops
     from ._build import NAMES, ufunc
 
+    where = os.environ.get("NUMBA_CACHE_DIR")
+    if where:  # Numba ignores an empty one
+        # Numba tries it the same way (create it, then a file in it), and
+        # where that fails caches in the package's __pycache__ or the user's
+        # ~/.cache instead, without a word: right for a library, wrong here,
+        # where the cache is what the user asked for, and an image built
+        # with it would ship without the cache its NUMBA_CACHE_DIR names.
+        why = _unusable_directory(where)
+        if why:
+            raise UsageError(f"gelu-numba compile: NUMBA_CACHE_DIR={where} cannot hold Numba's cache: {why}")
     t0 = time.perf_counter()
     progress = Progress("compile", enabled=None)
     progress(0.0)
@@ -486,6 +512,19 @@ def compile_command(args):
     print(f"{len(NAMES)} kernels, serial and parallel, ready in {seconds:.0f} s: {compiled} loops compiled, "
           f"{loaded} loaded from the cache in {', '.join(paths)}")
     return 0
+
+
+def _unusable_directory(path):
+    """Why `path` cannot take new files (created if missing), or None."""
+    import tempfile
+
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -525,7 +564,7 @@ def build_parser():
                      description="Accurate GELU kernels: report, accuracy, benchmarks, plots.",
                      epilog="Exit status: 0 success; 1 a measured error breaks the accuracy contract; "
                             "2 bad usage, or a request this machine cannot serve (bench --gpu without a GPU, "
-                            "compile without a writable cache).")
+                            "bench --size beyond the memory available, compile without a writable cache).")
     parser.add_argument("--version", action="version", version=f"gelu_numba {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
@@ -543,7 +582,7 @@ def build_parser():
                    help="with --exhaustive: only the float32 inputs in [LO, HI]")
     p.add_argument("--dtype", action="append", choices=("float32", "float64"),
                    help="repeatable; default: both, or float32 with --exhaustive")
-    p.add_argument("--kernel", action="append", choices=KERNELS, help="repeatable; default: all six")
+    p.add_argument("--kernel", action="append", choices=KERNELS, help=f"repeatable; default: all {len(KERNELS)}")
     p.add_argument("--target", default="cpu", choices=("cpu", *FLOAT32_ONLY),
                    help="same-precision: float32 computed in float32, the CUDA kernels' arithmetic; "
                         "native: the experimental float32 NATIVE policy (not within 2 ulp everywhere)")
@@ -555,7 +594,7 @@ def build_parser():
 
     p = sub.add_parser("bench", formatter_class=fmt, help="ns/element next to PyTorch, JAX and NumPy+SciPy")
     p.add_argument("--size", type=_size, nargs="+", default=[1 << 20, 1 << 24], metavar="N",
-                   help="elements, e.g. 4096 64K 1M 16M (default: 1M 16M)")
+                   help="elements, e.g. 4096 64K 1.5M 16M; K, M, G: 1024, 1024**2, 1024**3 (default: 1M 16M)")
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                    help="threads for ours and PyTorch, at most Numba's NUMBA_NUM_THREADS")
     p.add_argument("--data", default="normal", choices=tuple(DATA),
@@ -570,8 +609,8 @@ def build_parser():
     p.set_defaults(func=bench_command)
 
     p = sub.add_parser("compile", formatter_class=fmt,
-                       help="build every CPU kernel into Numba's cache (NUMBA_CACHE_DIR if set), e.g. in a "
-                            "container image at build time")
+                       help="build every CPU kernel into Numba's cache (NUMBA_CACHE_DIR if set, exit 2 if it "
+                            "cannot be written), e.g. in a container image at build time")
     p.set_defaults(func=compile_command)
 
     p = sub.add_parser("plot", formatter_class=fmt, help="PNG figures (needs matplotlib)")

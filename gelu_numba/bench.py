@@ -8,12 +8,14 @@ it, and is timed after a warm-up call (JIT compilation and first-touch page
 faults excluded).  The implementations of one row are timed in interleaved
 rounds (each called once per round, for about ``budget`` seconds each), so
 that a slow spell of a shared machine falls on all of them alike, and each
-figure is the best round.  Results are ns per element; a ratio is ours /
+figure is the best round; a figure whose rounds disagree is flagged (see
+:data:`UNSTEADY`).  Results are ns per element; a ratio is ours /
 theirs, so below 1.0 means faster.  Peers that are not installed are left
 out; JAX runs with float64 enabled so that the float64 rows compare like with
 like.
 """
 
+import decimal
 import math
 import os
 import time
@@ -49,6 +51,54 @@ DATA = {
 }
 
 
+#: Size suffixes: binary, as everywhere in this package (1M, the default and
+#: the report's size, is 2**20 elements; the parallel thresholds are 8K and
+#: 2K, 8192 and 2048).
+UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def parse_size(text):
+    """Elements in `text`: 4096, 64K, 1.5M, 2G (K, M, G as in :data:`UNITS`).
+
+    Exact: ``1.5M`` is 1,572,864 elements, and a request that is no whole
+    number of elements (``1.3M``: 1,363,148.8) raises ValueError, as does
+    one below 1.  :func:`size_label` writes a size back in this form.
+    """
+    t = text.strip().upper()
+    unit = UNITS.get(t[-1:], 1)
+    try:
+        number = decimal.Decimal(t[:-1] if unit > 1 else t)
+    except decimal.InvalidOperation:
+        raise ValueError(f"not a size: {text!r} (try 4096, 64K, 1M, 1.5M, 16M)") from None
+    if not number.is_finite():
+        raise ValueError(f"not a size: {text!r} (try 4096, 64K, 1M, 1.5M, 16M)")
+    # Exact: a Decimal times a power of two, in a context with room for every
+    # digit (the default's 28 would round 1e30K).
+    value = decimal.Context(prec=len(number.as_tuple().digits) + 20).multiply(number, unit)
+    if value != value.to_integral_value():
+        raise ValueError(f"not a whole number of elements: {text!r} is {value.normalize():f} "
+                         f"(K, M and G are 1024, 1024**2 and 1024**3)")
+    if value < 1:
+        raise ValueError(f"size must be positive, not {text!r}")
+    if value >= 1 << 63:
+        raise ValueError(f"size too large: {text!r} (an array holds fewer than 2**63 elements)")
+    return int(value)
+
+
+def size_label(size):
+    """The shortest of ``size`` written plain, in K, M or G that
+    :func:`parse_size` reads back as exactly ``size`` (a tie goes to the
+    larger unit): 1572864 is ``1.5M``, 1536000 ``1500K``, 2048 ``2K``, 1000
+    ``1000``."""
+    forms = []
+    for suffix, unit in sorted(UNITS.items(), key=lambda u: -u[1]):
+        # size / unit is a dyadic fraction: exact in as many digits as size has, plus 10 per K
+        exact = decimal.Context(prec=len(str(size)) + 30).divide(decimal.Decimal(size), unit)
+        forms.append(f"{exact.normalize():f}{suffix}")
+    forms.append(str(size))
+    return min(forms, key=len)
+
+
 def make_data(kind, size, dtype, rng):
     """x for data set `kind` (see :data:`DATA`)."""
     if kind == "normal":
@@ -73,10 +123,33 @@ class Timing:
     implementation: str
     ns_per_element: float  # the best round
     median_ns: float = math.nan  # the median round: how noisy the best is
+    spread: float = math.nan  # the slowest tenth of the rounds over the best: whether they agree
+
+
+#: A cell whose slowest tenth of rounds took this many times its best round
+#: is flagged: its rounds disagree, so something else had the CPU for part
+#: of them, and its best may have been caught in the same spell.  A median
+#: over all cells (:func:`noise`) hides such a cell among the steady ones.
+#: Measured on a 2-core VM, every kernel at 1M, float32 and float64: with
+#: other programs using under 0.02 of a core during the run, each of 196
+#: cells within 1.55 (the threaded ones, waking two threads, the highest;
+#: median 1.12); with one using 0.37 cores, 53 of 124 cells above 1.5 and
+#: the worst 39.  So 2 flags no quiet cell and most disturbed ones.
+UNSTEADY = 2.0
+
+
+def _round_stats(seconds, size):
+    """(best, median) ns/element and the spread (see :attr:`Timing.spread`)
+    of one implementation's rounds."""
+    v = np.asarray(seconds, dtype=np.float64)
+    best = float(v.min())
+    spread = float(np.quantile(v, 0.9)) / best if best > 0 else math.nan
+    return best / size * 1e9, float(np.median(v)) / size * 1e9, spread
 
 
 def _interleaved(fns, size, budget=0.6, min_rounds=5, max_rounds=200):
-    """{name: (best, median) ns/element} over rounds that call each fn once.
+    """{name: (best, median, spread)} over rounds that call each fn once
+    (see :func:`_round_stats`).
 
     Each fn is called once first (compilation, page faults); then rounds run
     until about `budget` seconds per fn have passed.
@@ -92,7 +165,7 @@ def _interleaved(fns, size, budget=0.6, min_rounds=5, max_rounds=200):
             fn()
             samples[name].append(time.perf_counter() - t)
         rounds += 1
-    return {name: (min(v) / size * 1e9, float(np.median(v)) / size * 1e9) for name, v in samples.items()}
+    return {name: _round_stats(v, size) for name, v in samples.items()}
 
 
 # --------------------------------------------------------------------------
@@ -381,46 +454,216 @@ def run(sizes=(1 << 20, 1 << 24), dtypes=("float32", "float64"), threads=2,
     rng = np.random.default_rng(0)
     for size in sizes:
         for dtype in dtypes:
-            x = make_data(data, size, dtype, rng)
-            dy = rng.standard_normal(size).astype(dtype)
-            out = np.empty_like(x)
-            best, median = _interleaved({"np.copyto": _copy(x, out)}, size, budget)["np.copyto"]
-            results.append(Timing("copy", dtype, size, "np.copyto", best, median))
-            for label, op, approximate, backward in ops:
-                d = dy if backward else None
-                impls = {
-                    "gelu_numba": _ours("gelu_numba", op, x, d, out),
-                    "gelu_numba.parallel": _ours("gelu_numba.parallel", op, x, d, out),
-                    "gelu_numba.parallel (allocating)": _ours_allocating(op, x, d),
-                    "torch": _torch(approximate, x, d, out),
-                    "torch (allocating)": None if backward else _torch(approximate, x, d, out, True),
-                    "jax": _jax(approximate, x, d),
-                    "numpy+scipy": _numpy_scipy(op, x, d, out),
-                }
-                impls = {k: v for k, v in impls.items() if v is not None}
-                for name, (best, median) in _interleaved(impls, size, budget).items():
-                    results.append(Timing(label, dtype, size, name, best, median))
-                done += 1
-                if progress is not None:
-                    progress(done / steps)
+            # A step's arrays are gone before the next step's are made:
+            # memory_needed counts one step at a time.
+            for timings in _step(size, dtype, ops, data, rng, budget):
+                results += timings
+                if timings[0].operation != "copy":
+                    done += 1
+                    if progress is not None:
+                        progress(done / steps)
     return results
 
 
+def _step(size, dtype, ops, data, rng, budget):
+    """Yield the copy's timing, then each operation's, on one size and
+    dtype, as lists.  Their arrays are made here and live only until the
+    last is yielded."""
+    x = make_data(data, size, dtype, rng)
+    dy = rng.standard_normal(size).astype(dtype)
+    out = np.empty_like(x)
+    best, median, spread = _interleaved({"np.copyto": _copy(x, out)}, size, budget)["np.copyto"]
+    yield [Timing("copy", dtype, size, "np.copyto", best, median, spread)]
+    for label, op, approximate, backward in ops:
+        d = dy if backward else None
+        impls = {
+            "gelu_numba": _ours("gelu_numba", op, x, d, out),
+            "gelu_numba.parallel": _ours("gelu_numba.parallel", op, x, d, out),
+            "gelu_numba.parallel (allocating)": _ours_allocating(op, x, d),
+            "torch": _torch(approximate, x, d, out),
+            "torch (allocating)": None if backward else _torch(approximate, x, d, out, True),
+            "jax": _jax(approximate, x, d),
+            "numpy+scipy": _numpy_scipy(op, x, d, out),
+        }
+        impls = {k: v for k, v in impls.items() if v is not None}
+        timed = _interleaved(impls, size, budget)
+        del impls  # its temporaries (and JAX's copies) go before the next operation's are made
+        yield [Timing(label, dtype, size, name, best, median, spread)
+               for name, (best, median, spread) in timed.items()]
+
+
+# --------------------------------------------------------------------------
+# Memory: what a run needs, and what this machine has
+
+
+def installed_peers():
+    """The peers :func:`run` would find, without importing them (a second
+    or more each, for torch and JAX)."""
+    import importlib.util
+
+    return [name for name, module in (("torch", "torch"), ("jax", "jax"), ("numpy+scipy", "scipy"))
+            if importlib.util.find_spec(module) is not None]
+
+
+def _arrays(op, approximate, backward, peers):
+    """How many arrays of the input's size and dtype one operation of
+    :func:`_step` holds at once, at most, besides x, dy and out.
+
+    Read off the implementations above, rounding up where a library decides:
+    each of ours and PyTorch's allocating calls makes one output, dropped
+    before the next call; torch's sigmoid expression keeps one scratch array
+    per variant (out= and allocating); JAX copies x (and dy) onto its device
+    and each call makes an output, counted with one more array for whatever
+    XLA keeps between the fused loops of a backward; the NumPy/SciPy
+    expression keeps its scratch arrays (tmp, tmp2, and tmp3 for the tanh
+    form's derivatives), a backward those of the derivative it calls too.
+    """
+    held, fresh = 0, 1  # fresh: the allocating calls' outputs, one alive at a time
+    if "numpy+scipy" in peers:
+        grad = op.replace("_backward", "_grad")
+        held += 2 + (grad in ("gelu_tanh_grad", "gelu_tanh_grad2"))
+        if backward:
+            held += 2 + (grad == "gelu_tanh_grad")
+    if "torch" in peers and approximate is None and not backward:
+        held += 2
+    if "jax" in peers and approximate is not False and not (backward and approximate is None):
+        held += 1 + backward
+        fresh = 2
+    return held + fresh
+
+
+#: Bytes that :func:`run` grows by before its first array, whatever the
+#: size, in a process that has imported Numba: our kernels loaded and SciPy
+#: imported, then each of PyTorch and JAX imported and run once.  Measured
+#: (peak resident memory, a run at 4096 elements) with Numba 0.68.1, SciPy
+#: 1.17.1, torch 2.14.1 (+480 MiB) and jax 0.10.2 (+190 MiB), rounded up.
+LIBRARY_MEMORY = {"gelu_numba": 128 << 20, "torch": 512 << 20, "jax": 256 << 20}
+
+
+def memory_needed(sizes, dtypes, operations=HEADLINE, data="normal", peers=None, libraries=True):
+    """Bytes that :func:`run` needs at its peak, for the same arguments:
+    its arrays, and with `libraries` those of :data:`LIBRARY_MEMORY`;
+    `peers` the ones it times (default: those installed).
+
+    The arrays: one size and dtype at a time (see :func:`_step`), whichever
+    needs most of making the data, in float64 (the tail data's uniform draw,
+    random signs and product alive together, two arrays for the normal
+    data), then dy's float64 draw next to x and its own cast; and timing, x,
+    dy and out with the worst operation's arrays (see :func:`_arrays`).
+    Measured (NumPy's arrays with tracemalloc, the whole process's resident
+    memory with PyTorch and JAX), at 1M and 8M elements, the estimate was
+    1.17-1.33 times the arrays' peak.
+    """
+    peers = installed_peers() if peers is None else peers
+    ops = [o for o in OPERATIONS if operations is None or o[0] in operations]
+    worst = 0
+    for size in sizes:
+        for dtype in dtypes:
+            item = np.dtype(dtype).itemsize
+            making = max((3 if data == "tail" else 2) * 8 + item, item + 8 + item)
+            timing = (3 + max((_arrays(op, a, b, peers) for _, op, a, b in ops), default=0)) * item
+            worst = max(worst, size * max(making, timing))
+    if libraries:
+        worst += sum(LIBRARY_MEMORY.get(name, 0) for name in ("gelu_numba", *peers))
+    return worst
+
+
+def available_memory(root="/"):
+    """(bytes, what limits them) that this process can still allocate, or
+    None where the system does not say (no /proc/meminfo): the smaller of
+    the kernel's MemAvailable and the headroom of this process's memory
+    cgroup, its limit less its usage (v2 or v1; each ancestor's limit
+    applies too).  `root` is for the tests."""
+    try:
+        with open(os.path.join(root, "proc/meminfo")) as f:
+            fields = dict(ln.split(":", 1) for ln in f if ":" in ln)
+        free = int(fields["MemAvailable"].split()[0]) * 1024  # "24032016 kB"
+    except (OSError, KeyError, ValueError, IndexError):
+        return None
+    best = (free, "MemAvailable in /proc/meminfo")
+    headroom = _cgroup_headroom(root)
+    if headroom is not None and headroom[0] < best[0]:
+        best = headroom
+    return best
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+#: cgroup v2, then v1: (mount point, controller name in /proc/self/cgroup,
+#: limit, usage, the memory.stat line of reclaimable page cache).
+_CGROUPS = (("sys/fs/cgroup", "", "memory.max", "memory.current", "inactive_file"),
+            ("sys/fs/cgroup/memory", "memory", "memory.limit_in_bytes", "memory.usage_in_bytes",
+             "total_inactive_file"))
+
+
+def _cgroup_headroom(root):
+    """(limit - usage, where), the least over this process's memory cgroup
+    and its ancestors, or None where no limit is set or readable.
+
+    Usage less inactive page cache, as ``docker stats`` and the kubelet
+    count it: the cgroup counts the files it has read or written (a pip
+    install just before, say), and the kernel drops that cache before it
+    kills anything, so counting it would refuse runs that fit.
+    """
+    membership = {}
+    for line in (_read(os.path.join(root, "proc/self/cgroup")) or "").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3:
+            for controller in parts[1].split(","):
+                membership.setdefault(controller, parts[2])
+    best = None
+    for mount, controller, limit_file, usage_file, cache_line in _CGROUPS:
+        base = os.path.join(root, mount)
+        parts = [p for p in membership.get(controller, "").split("/") if p]
+        # this process's cgroup, then each ancestor up to the mount's root
+        dirs = [os.path.join(base, *parts[:i]) for i in range(len(parts), -1, -1)]
+        if not os.path.isdir(dirs[0]):  # in a container's namespace: its cgroup is the mount's root
+            dirs = [base]
+        for here in dirs:
+            limit = (_read(os.path.join(here, limit_file)) or "").strip()
+            usage = (_read(os.path.join(here, usage_file)) or "").strip()
+            if not (limit.isdigit() and usage.isdigit()):  # "max" (v2): no limit here
+                continue
+            cache = 0
+            for line in (_read(os.path.join(here, "memory.stat")) or "").splitlines():
+                key, _, value = line.partition(" ")
+                if key == cache_line and value.strip().isdigit():
+                    cache = int(value)
+            headroom = max(int(limit) - max(int(usage) - cache, 0), 0)
+            if best is None or headroom < best[0]:
+                where = os.path.join("/", os.path.relpath(here, root))
+                best = (headroom, f"the limit of memory cgroup {where} less its usage")
+    return best
+
+
 def table(results):
-    """Rows (operation, dtype, size) with ns/element per implementation and
-    the ratio of gelu_numba.parallel to the fastest of torch and jax."""
-    rows, medians = {}, {}
+    """Rows (operation, dtype, size) with ns/element per implementation, the
+    ratio of gelu_numba.parallel to the fastest of torch and jax, each
+    cell's spread (see :attr:`Timing.spread`) and the cells whose rounds
+    disagree (``unsteady``: spread above :data:`UNSTEADY`)."""
+    rows, medians, spreads = {}, {}, {}
     for r in results:
-        rows.setdefault((r.operation, r.dtype, r.size), {})[r.implementation] = r.ns_per_element
-        medians.setdefault((r.operation, r.dtype, r.size), {})[r.implementation] = r.median_ns
+        key = (r.operation, r.dtype, r.size)
+        rows.setdefault(key, {})[r.implementation] = r.ns_per_element
+        medians.setdefault(key, {})[r.implementation] = r.median_ns
+        spreads.setdefault(key, {})[r.implementation] = r.spread
     out = []
     for (op, dtype, size), cells in rows.items():
         peers = [cells[p] for p in ("torch", "jax") if p in cells]
         ours = cells.get("gelu_numba.parallel")
         ratio = ours / min(peers) if peers and ours else None
+        spread = spreads[(op, dtype, size)]
         out.append({"operation": op, "dtype": dtype, "size": size, "ns_per_element": cells,
-                    "median_ns_per_element": medians.get((op, dtype, size), {}),
-                    "parallel_vs_fastest_peer": ratio})
+                    "median_ns_per_element": medians[(op, dtype, size)],
+                    "parallel_vs_fastest_peer": ratio,
+                    "round_spread": spread,
+                    "unsteady": [c for c in cells if spread.get(c, 0) > UNSTEADY]})
     return out
 
 
@@ -429,21 +672,27 @@ COLUMNS = ("gelu_numba", "gelu_numba.parallel", "gelu_numba.parallel (allocating
 SHORT = {"gelu_numba": "ours", "gelu_numba.parallel": "ours par", "gelu_numba.parallel (allocating)": "ours alloc",
          "torch": "torch", "torch (allocating)": "torch alloc", "jax": "jax", "numpy+scipy": "np+scipy",
          "np.copyto": "copyto"}
+#: After a figure whose rounds disagree.
+MARK = "*"
 
 
 def format_table(rows):
-    """A plain-text table: ns/element, and ours (parallel) / fastest peer."""
+    """A plain-text table: ns/element, and ours (parallel) / fastest peer;
+    :data:`MARK` after a cell whose rounds disagree."""
     present = [c for c in COLUMNS if any(c in r["ns_per_element"] for r in rows)]
     w = max([len("operation"), *(len(r["operation"]) for r in rows)])
-    head = f"{'operation':{w}} {'dtype':8} {'size':>5} " + " ".join(f"{SHORT[c]:>11}" for c in present) + f" {'ratio':>6}"
+    sw = max([len("size"), *(len(size_label(r["size"])) for r in rows)])
+    head = (f"{'operation':{w}} {'dtype':8} {'size':>{sw}} " + " ".join(f"{SHORT[c]:>11}" for c in present)
+            + f" {'ratio':>6}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        size = f"{r['size'] >> 20}M" if r["size"] >= 1 << 20 else str(r["size"])
+        flagged = r.get("unsteady", ())
         cells = " ".join(
-            f"{r['ns_per_element'][c]:11.3f}" if c in r["ns_per_element"] else f"{'':>11}" for c in present
+            (f"{r['ns_per_element'][c]:10.3f}{MARK}" if c in flagged else f"{r['ns_per_element'][c]:11.3f}")
+            if c in r["ns_per_element"] else f"{'':>11}" for c in present
         )
         ratio = f"{r['parallel_vs_fastest_peer']:6.2f}" if r["parallel_vs_fastest_peer"] else f"{'-':>6}"
-        lines.append(f"{r['operation']:{w}} {r['dtype']:8} {size:>5} {cells} {ratio}")
+        lines.append(f"{r['operation']:{w}} {r['dtype']:8} {size_label(r['size']):>{sw}} {cells} {ratio}")
     return "\n".join(lines)
 
 
@@ -454,6 +703,11 @@ def noise(rows):
     return float(np.median(spreads)) if spreads else math.nan
 
 
+def unsteady(rows):
+    """The spreads of the cells whose rounds disagree (see :data:`UNSTEADY`)."""
+    return [r["round_spread"][c] for r in rows for c in r.get("unsteady", ())]
+
+
 def machine_load():
     """The 1-minute load average, or None where the OS has none."""
     try:
@@ -462,9 +716,65 @@ def machine_load():
         return None
 
 
-def legend(rows, threads, load=None):
+# Whether the machine was busy: the load average cannot say.  It is a
+# one-minute average of runnable processes, ours included, so right after
+# the README's `pip install ... && gelu-numba` it still counts pip (it
+# compiles and unpacks for a minute on 2 cores) and warned on every first
+# run, on an idle machine.  What distorts the figures is CPU time that
+# other programs take *while the run times*: the CPUs this process may run
+# on, busy, less this process's own CPU time (all its threads), over the
+# run.  Linux counts both (/proc/stat, CLOCK_PROCESS_CPUTIME_ID); a
+# hypervisor's steal counts as busy, as it is time another machine had.
+# Elsewhere the load average at the start is all there is.
+
+
+def usable_cores():
+    """The CPUs this process may run on."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return list(range(os.cpu_count() or 1))
+
+
+def _busy_seconds(stat, cpus):
+    """Seconds that `cpus` have spent busy since boot, from the text of
+    /proc/stat; None where it has none of them."""
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    busy, found = 0, False
+    for line in stat.splitlines():
+        name, _, rest = line.partition(" ")
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+            # user nice system idle iowait irq softirq steal (guest time is in user)
+            ticks = [int(t) for t in rest.split()[:8]]
+            busy += sum(ticks) - ticks[3] - ticks[4]
+            found = True
+    return busy / hz if found else None
+
+
+def cpu_sample():
+    """(seconds, busy CPU seconds of :func:`usable_cores`, CPU seconds of
+    this process) now, for :func:`others_busy`; None without /proc/stat."""
+    stat = _read("/proc/stat")
+    busy = _busy_seconds(stat, set(usable_cores())) if stat else None
+    if busy is None:
+        return None
+    return time.monotonic(), busy, time.process_time()
+
+
+def others_busy(start, end=None):
+    """Cores' worth of CPU that other programs used between two
+    :func:`cpu_sample` (`end` default: now), or None where not measured."""
+    end = cpu_sample() if end is None and start is not None else end
+    if start is None or end is None or end[0] <= start[0]:
+        return None
+    return max(0.0, (end[1] - start[1]) - (end[2] - start[2])) / (end[0] - start[0])
+
+
+def legend(rows, threads, load=None, busy=None):
     """What the columns of :func:`format_table` mean, and how far to trust
-    them; `load` is the load average when the run started."""
+    them.  `busy`: the cores' worth of CPU that other programs used while
+    the rows were timed (:func:`others_busy`); where that is None, `load`,
+    the load average when the run started."""
     present = [c for c in COLUMNS if any(c in r["ns_per_element"] for r in rows)]
     meaning = {
         "gelu_numba": "ours: gelu_numba, serial, out=",
@@ -481,10 +791,20 @@ def legend(rows, threads, load=None):
         lines.append("ratio: - (neither torch nor jax is installed to compare with).")
     n = noise(rows)
     spread = f"the median round was {100 * n:.0f} % slower than the best here; " if n == n else ""
+    bad = unsteady(rows)
+    if bad:
+        cells = "1 figure" if len(bad) == 1 else f"{len(bad)} figures"
+        spread += (f"the rounds of {cells}, marked {MARK}, disagree (the slowest tenth took "
+                   f"{min(bad):.1f}{f'-{max(bad):.1f}' if len(bad) > 1 else ''}x the best): something else "
+                   "had the CPU then, perhaps in the best round too, so rerun before trusting them; ")
     lines.append(f"Each figure is the best of interleaved rounds; {spread}on a shared machine figures "
                  "move up to 20 % from run to run, so compare within one run.")
-    cores = os.cpu_count() or 1
-    if load is not None and load > 0.5 * cores:
+    cores = len(usable_cores())
+    if busy is not None:
+        if busy > 0.5 * cores:
+            lines.append(f"WARNING: other programs used {busy:.1f} of the {cores} cores while this ran: "
+                         "these figures, the threaded ones above all, do not measure the kernels alone.")
+    elif load is not None and load > 0.5 * cores:
         lines.append(f"WARNING: the machine was busy when this run started (load average {load:.1f} on "
                      f"{cores} cores): other programs took CPU time, and these figures, the threaded ones "
                      "above all, do not measure the kernels.")

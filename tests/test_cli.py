@@ -6,6 +6,7 @@ subprocess to see what a user sees: no traceback, one line, the exit status.
 """
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -254,8 +255,8 @@ def test_bench_text(capsys):
     lines = out.splitlines()
     assert lines[0].startswith("ns/element, normal data, 2 threads; peers found: ")
     assert lines[1].split()[:4] == ["operation", "dtype", "size", "ours"]
-    assert lines[3].split()[:3] == ["copy", "float64", "2048"]
-    assert lines[4].split()[:3] == ["gelu_tanh", "float64", "2048"]
+    assert lines[3].split()[:3] == ["copy", "float64", "2K"]  # as asked: 2K is 2048 elements
+    assert lines[4].split()[:3] == ["gelu_tanh", "float64", "2K"]
     assert lines[5].startswith("ours: gelu_numba, serial, out=; ours par: gelu_numba.parallel, 2 threads")
     assert lines[6].startswith("ratio: ") and "best of interleaved rounds" in lines[7]
 
@@ -295,6 +296,252 @@ def test_bench_gpu_without_a_gpu_says_so(capsys):
     status, out, err = run(capsys, "bench", "--gpu")
     assert status == 2 and out == ""  # a request this machine cannot serve, not a broken contract
     assert err.startswith("gelu-numba bench --gpu: no GPU to benchmark here (") and err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------
+# bench: sizes are exact, and labelled as they were asked for
+
+
+@pytest.mark.parametrize("text, elements, label", [
+    ("4096", 4096, "4K"), ("2K", 2048, "2K"), ("1.5K", 1536, "1.5K"), ("0.5K", 512, "512"),
+    ("1000", 1000, "1000"), ("1M", 1 << 20, "1M"), ("16M", 1 << 24, "16M"), ("1.5M", 1_572_864, "1.5M"),
+    ("1500K", 1_536_000, "1500K"), ("1536K", 1_572_864, "1.5M"), ("1.25g", 1_342_177_280, "1.25G"),
+])
+def test_size_units_are_binary_and_the_label_reads_back(text, elements, label):
+    # K, M, G are 1024-based, as the default 1M (2**20) and the README's 8K
+    # and 2K thresholds have them.
+    from gelu_numba import bench
+
+    assert cli._size(text) == elements
+    assert bench.size_label(elements) == label
+    assert cli._size(label) == elements
+
+
+def test_every_size_label_reads_back_as_its_size():
+    from gelu_numba import bench
+
+    rng = np.random.default_rng(7)
+    sizes = {*range(1, 3000), *(k << s for k in range(1, 2000) for s in (7, 10, 17, 20, 27, 30)),
+             *(int(n) for n in rng.integers(1, 1 << 40, 2000))}
+    assert [n for n in sorted(sizes) if cli._size(bench.size_label(n)) != n] == []
+
+
+@pytest.mark.parametrize("text, why", [("1.3M", "is 1363148.8"), ("0.1K", "is 102.4"), ("nan", "not a size"),
+                                       ("infK", "not a size"), ("1e30G", "too large")])
+def test_a_size_that_is_no_whole_number_of_elements_is_refused(text, why, capsys):
+    status, out, err = run(capsys, "bench", "--size", text)
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert why in err
+
+
+def test_bench_labels_a_row_as_its_size_was_asked(capsys):
+    status, out, _ = run(capsys, "bench", "--size", "1.5K", "--dtype", "float32", "--operation", "gelu",
+                         "--threads", "1")
+    assert status == 0
+    rows = {ln.split()[0]: ln.split() for ln in out.splitlines()[3:5]}
+    assert rows["gelu"][:3] == ["gelu", "float32", "1.5K"]  # 1536 elements
+    status, out, _ = run(capsys, "bench", "--size", "1.5K", "--dtype", "float32", "--operation", "gelu",
+                         "--threads", "1", "--json")
+    assert {r["size"] for r in json.loads(out)["rows"]} == {1536}
+
+
+# --------------------------------------------------------------------------
+# bench: a run larger than the memory available is refused before it starts
+
+
+def _no_allocation(*args, **kwargs):
+    raise AssertionError("the benchmark allocated its arrays")
+
+
+def test_bench_beyond_available_memory_is_refused_before_allocating(capsys, monkeypatch):
+    from gelu_numba import bench
+
+    monkeypatch.setattr(bench, "available_memory", lambda: (2 << 30, "a test's limit"), raising=False)
+    monkeypatch.setattr(bench, "run", _no_allocation)
+    monkeypatch.setattr(bench, "make_data", _no_allocation)
+    for json_flag in ((), ("--json",)):
+        status, out, err = run(capsys, "bench", "--size", "1M", "1G", *json_flag)
+        assert status == 2 and out == "" and err.count("\n") == 1
+        need = bench.memory_needed([1 << 20, 1 << 30], ("float32", "float64"))
+        assert err == (f"gelu-numba bench: --size 1M 1G needs about {cli._gib(need)} of memory (float32, float64, "
+                       "with every peer's arrays and libraries), and 2.0 GiB is available (a test's limit)\n")
+    # what fits runs
+    timed = []
+    monkeypatch.setattr(bench, "run", lambda **kw: timed.append(kw["sizes"]) or [])
+    status, _, err = run(capsys, "bench", "--size", "1M", "--dtype", "float32", "--json")
+    assert status == 0 and timed == [[1 << 20]]
+
+
+def test_bench_beyond_available_memory_as_a_user_sees_it():
+    from gelu_numba import bench
+
+    free = bench.available_memory()
+    if free is None or free[0] >= bench.memory_needed([64 << 30], ["float32", "float64"]):
+        pytest.skip("this system does not say how much memory is available, or has over 3 TiB of it")
+    r = _cli("bench", "--size", "64G")
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1
+    assert r.stderr.startswith("gelu-numba bench: --size 64G needs about ") and " is available (" in r.stderr
+
+
+def test_the_memory_estimate_covers_what_a_run_allocates():
+    # NumPy reports its arrays to tracemalloc (PyTorch's and JAX's it does
+    # not, so they are left out of both sides).
+    import tracemalloc
+
+    from gelu_numba import bench
+
+    peers = [p for p in bench.installed_peers() if p == "numpy+scipy"]
+    for data, operations in (("tail", None), ("normal", ("gelu", "gelu_sigmoid"))):
+        bench.run(sizes=(4096,), operations=operations, data=data, budget=0)  # compile and import first
+        tracemalloc.start()
+        try:
+            bench.run(sizes=(1 << 20,), operations=operations, data=data, budget=0)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        need = bench.memory_needed([1 << 20], ("float32", "float64"), operations, data, peers=peers,
+                                   libraries=False)
+        assert peak <= need <= 1.5 * peak, (data, peak, need)
+
+
+def _tree(root, files):
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    return str(root)
+
+
+MEMINFO = {"proc/meminfo": "MemTotal:       24683792 kB\nMemFree:        1000 kB\nMemAvailable:    8388608 kB\n"}
+
+
+def test_available_memory_is_the_least_of_meminfo_and_the_cgroup_limits(tmp_path):
+    from gelu_numba import bench
+
+    gib = 1 << 30
+    # no cgroup files: MemAvailable
+    assert bench.available_memory(_tree(tmp_path / "a", MEMINFO)) == (8 * gib, "MemAvailable in /proc/meminfo")
+    # cgroup v2 without a limit ("max")
+    v2 = {**MEMINFO, "proc/self/cgroup": "0::/user.slice/job\n", "sys/fs/cgroup/user.slice/job/memory.max": "max\n",
+          "sys/fs/cgroup/user.slice/job/memory.current": str(5 * gib)}
+    assert bench.available_memory(_tree(tmp_path / "b", v2))[0] == 8 * gib
+    # a limit on an ancestor binds; its inactive page cache is not usage
+    v2["sys/fs/cgroup/user.slice/memory.max"] = str(4 * gib)
+    v2["sys/fs/cgroup/user.slice/memory.current"] = str(3 * gib)
+    v2["sys/fs/cgroup/user.slice/memory.stat"] = f"anon {gib}\ninactive_file {gib}\nactive_file 5\n"
+    free, where = bench.available_memory(_tree(tmp_path / "c", v2))
+    assert free == 2 * gib and where == "the limit of memory cgroup /sys/fs/cgroup/user.slice less its usage"
+    # cgroup v1, inside a container (its path is not in its own namespace)
+    v1 = {**MEMINFO, "proc/self/cgroup": "4:memory:/docker/abc\n0::/\n",
+          "sys/fs/cgroup/memory/memory.limit_in_bytes": str(3 * gib),
+          "sys/fs/cgroup/memory/memory.usage_in_bytes": str(2 * gib)}
+    assert bench.available_memory(_tree(tmp_path / "d", v1))[0] == gib
+    # v1's "no limit" is a number near 2**63
+    v1["sys/fs/cgroup/memory/memory.limit_in_bytes"] = "9223372036854771712"
+    assert bench.available_memory(_tree(tmp_path / "e", v1))[0] == 8 * gib
+    # no /proc/meminfo: unknown, so nothing is refused
+    assert bench.available_memory(_tree(tmp_path / "f", {"proc/self/cgroup": "0::/\n"})) is None
+
+
+# --------------------------------------------------------------------------
+# bench: cells whose rounds disagree are flagged
+
+
+def _timings(spread_of_parallel):
+    from gelu_numba.bench import Timing
+
+    return [Timing("copy", "float32", 1 << 20, "np.copyto", 0.06, 0.07, 1.1),
+            Timing("gelu", "float32", 1 << 20, "gelu_numba", 1.2, 1.25, 1.05),
+            Timing("gelu", "float32", 1 << 20, "gelu_numba.parallel", 1.9, 2.0, spread_of_parallel),
+            Timing("gelu", "float32", 1 << 20, "numpy+scipy", 15.0, 15.2, 1.02)]
+
+
+def test_a_cells_spread_is_its_slowest_tenth_of_rounds_over_its_best():
+    from gelu_numba import bench
+
+    best, median, spread = bench._round_stats([2.0] * 8 + [6.0, 6.0], 2)
+    assert (best, median, spread) == (1e9, 1e9, 3.0)
+
+
+def test_cells_whose_rounds_disagree_are_flagged(capsys, monkeypatch):
+    # The median over all cells (here 5 %) says nothing of the one cell
+    # whose slowest rounds took 2.9 times its best.
+    from gelu_numba import bench
+
+    rows = bench.table(_timings(2.9))
+    gelu = rows[1]
+    assert gelu["unsteady"] == ["gelu_numba.parallel"] and gelu["round_spread"]["gelu_numba.parallel"] == 2.9
+    assert rows[0]["unsteady"] == []
+    table = bench.format_table(rows).splitlines()
+    assert table[3].split()[3:] == ["1.200", "1.900*", "15.000", "-"]
+    assert "*" not in table[2]
+    text = bench.legend(rows, threads=2)
+    assert "the rounds of 1 figure, marked *, disagree (the slowest tenth took 2.9x the best)" in text
+    assert "*" not in bench.legend(bench.table(_timings(1.1)), threads=2)
+
+    monkeypatch.setattr(bench, "run", lambda **kw: _timings(2.9))
+    status, out, _ = run(capsys, "bench", "--size", "1M", "--dtype", "float32", "--operation", "gelu", "--json")
+    assert status == 0
+    assert [r["unsteady"] for r in json.loads(out)["rows"]] == [[], ["gelu_numba.parallel"]]
+    status, out, _ = run(capsys, "bench", "--size", "1M", "--dtype", "float32", "--operation", "gelu")
+    assert "1.900*" in out and "marked *, disagree" in out
+
+
+# --------------------------------------------------------------------------
+# bench: the busy-machine warning counts other programs, while the run times
+
+
+def _cpu_samples(monkeypatch, others_cores):
+    """cpu_sample gives two readings 10 s apart, in which this process used
+    one core and other programs `others_cores`."""
+    from gelu_numba import bench
+
+    samples = iter([(100.0, 500.0, 20.0), (110.0, 500.0 + 10 * (1 + others_cores), 30.0)])
+    monkeypatch.setattr(bench, "cpu_sample", lambda: next(samples), raising=False)
+
+
+def test_no_busy_warning_for_load_from_before_the_run(tmp_path, capsys, monkeypatch):
+    # After `pip install ... && gelu-numba` the load average still counts pip.
+    from gelu_numba import bench
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (4.0 * (os.cpu_count() or 1), 1.0, 0.5))
+    monkeypatch.setattr(bench, "run", lambda **kw: _timings(1.1))
+    _cpu_samples(monkeypatch, 0.0)
+    status, out, _ = run(capsys, "bench", "--size", "1M", "--dtype", "float32", "--operation", "gelu")
+    assert status == 0 and "ours par" in out and "WARNING" not in out
+
+    _cpu_samples(monkeypatch, 0.0)
+    monkeypatch.setattr(cli, "accuracy_table", lambda **kw: [])
+    monkeypatch.setattr(cli, "throughput", lambda **kw: bench.table(_timings(1.1)))
+    status, out, _ = run(capsys, "report", "--plots", tmp_path)
+    assert status == 0 and "ours par" in out and "WARNING" not in out
+
+
+def test_busy_warning_when_other_programs_take_the_cpu(capsys, monkeypatch):
+    from gelu_numba import bench
+
+    cores = len(bench.usable_cores())
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(bench, "run", lambda **kw: _timings(1.1))
+    _cpu_samples(monkeypatch, 0.75 * cores)
+    status, out, _ = run(capsys, "bench", "--size", "1M", "--dtype", "float32", "--operation", "gelu", "--json")
+    assert status == 0 and json.loads(out)["other_programs_cores"] == pytest.approx(0.75 * cores)
+    _cpu_samples(monkeypatch, 0.75 * cores)
+    status, out, _ = run(capsys, "bench", "--size", "1M", "--dtype", "float32", "--operation", "gelu")
+    assert f"WARNING: other programs used {0.75 * cores:.1f} of the {cores} cores while this ran" in out
+
+
+def test_busy_seconds_from_proc_stat():
+    from gelu_numba import bench
+
+    hz = os.sysconf("SC_CLK_TCK")
+    stat = ("cpu  9 9 9 9 9 9 9 9 9 9\n"
+            #     user nice system idle iowait irq softirq steal guest guest_nice
+            f"cpu0 {hz} 0 {hz} {50 * hz} {7 * hz} 0 0 0 {hz} 0\n"
+            f"cpu1 0 {hz} 0 {50 * hz} 0 {hz} {hz} {2 * hz} 0 0\n"
+            "intr 5 5 5\n")
+    assert bench._busy_seconds(stat, {0}) == 2.0  # idle and iowait are not busy; guest is in user already
+    assert bench._busy_seconds(stat, {0, 1}) == 7.0  # steal is another machine's
+    assert bench._busy_seconds(stat, {2}) is None
 
 
 # --------------------------------------------------------------------------
@@ -348,6 +595,7 @@ BAD = [
     ["bench", "--size", "lots"],
     ["bench", "--threads", "0"],
     ["bench", "--operation", "relu"],
+    ["bench", "--size", "1.3M"],
     ["plot", "--bogus"],
 ]
 
@@ -408,6 +656,42 @@ def test_version_and_help():
         assert "(default: None)" not in text and "(default: False)" not in text
         if sub != "plot":
             assert "--json print one JSON document instead of tables" in text
+
+
+def test_accuracy_help_counts_the_kernels():
+    r = _cli("accuracy", "--help")
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 0 and "--kernel" in text
+    assert f"repeatable; default: all {len(cli.KERNELS)}" in text and "six" not in text
+
+
+def test_compile_refuses_an_unusable_numba_cache_dir(tmp_path, capsys, monkeypatch):
+    from gelu_numba import _build
+
+    built = []
+    monkeypatch.setattr(_build, "ufunc", lambda name, target="cpu": built.append((name, target)))
+    (tmp_path / "a_file").write_text("")
+    bad = tmp_path / "a_file" / "cache"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(bad))
+    status, out, err = run(capsys, "compile")
+    assert status == 2 and out == "" and built == []  # before compiling anything
+    assert err == f"gelu-numba compile: NUMBA_CACHE_DIR={bad} cannot hold Numba's cache: Not a directory\n"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "new" / "cache"))
+    status, out, err = run(capsys, "compile")
+    assert status == 0 and len(built) == 2 * len(_build.NAMES) and (tmp_path / "new" / "cache").is_dir()
+
+
+def test_unusable_numba_cache_dir_as_a_user_sees_it(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "a_file" / "cache")}
+    r = subprocess.run([sys.executable, "-m", "gelu_numba", "compile"], capture_output=True, text=True,
+                       cwd=ROOT, env=env, timeout=300)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "NUMBA_CACHE_DIR=" in r.stderr  # no "compile: started"
+    # A library never refuses: Numba caches elsewhere, or compiles in memory.
+    r = subprocess.run([sys.executable, "-c", "import gelu_numba as gn; print(gn.gelu(1.0))"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert r.returncode == 0 and float(r.stdout) == pytest.approx(0.8413447460685429)
 
 
 def test_console_script():
