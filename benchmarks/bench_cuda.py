@@ -54,7 +54,10 @@ class TrackCUDABandwidth:
     rounds = 1
 
     def setup(self, kernel, dtype, size):
-        from gelu_numba.gpu_bench import bandwidth
+        try:
+            from gelu_numba.tools.gpu_bench import bandwidth
+        except ModuleNotFoundError:  # commits before the split into core and tools
+            from gelu_numba.gpu_bench import bandwidth
 
         _cuda_or_skip()
         self.bandwidth = bandwidth

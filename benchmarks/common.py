@@ -9,7 +9,7 @@ import importlib
 
 import numpy as np
 
-# Every kernel, in gelu_numba._names' order: the three activations, their
+# Every kernel, in gelu_numba.core.names' order: the three activations, their
 # first and second derivatives (the nine unary kernels), then the fused
 # backwards.  The second derivatives (gelu_*_grad2) came after the first
 # commits of the history: there `ours` skips them.  Adding values to a

@@ -13,13 +13,13 @@ Kernels (each a real ``numpy.ufunc`` with float32 and float64 loops):
 
 ``gelu_numba.activation(name)`` resolves the activation names of model configs
 (``"gelu_new"``, ``"quick_gelu"``, ...).  Every kernel is within 2 ulp of the true value at every finite input (about
-0.5 ulp in practice), see ``gelu_numba.reference``.  ``gelu_numba.parallel``
+0.5 ulp in practice), see ``gelu_numba.tools.reference``.  ``gelu_numba.parallel``
 has the same names, multi-threaded, bit-identical.  Importing this package
 compiles nothing; a kernel is built (or loaded from Numba's cache) the first
 time it is looked up.
 """
 
-from ._names import NAMES as _KERNELS
+from .core.names import NAMES as _KERNELS
 
 __version__ = "0.1.0"
 
@@ -28,7 +28,7 @@ __all__ = [*_KERNELS, "activation", "Activation"]
 
 def __getattr__(name):
     if name in _KERNELS:
-        from ._build import ufunc
+        from .core.build import ufunc
 
         f = ufunc(name, "cpu")
         globals()[name] = f

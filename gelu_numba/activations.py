@@ -94,9 +94,11 @@ def activation(name):
         kernel = _KERNEL[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown activation {name!r}; known: {', '.join(NAMES)}") from None
-    import gelu_numba as gn
+    # The ufuncs of gelu_numba itself (ufunc() caches them), from the core:
+    # gelu_numba's own __getattr__ imports this module.
+    from .core.build import ufunc
 
-    forward, grad, backward = (getattr(gn, kernel), getattr(gn, kernel + "_grad"), getattr(gn, kernel + "_backward"))
+    forward, grad, backward = (ufunc(kernel), ufunc(kernel + "_grad"), ufunc(kernel + "_backward"))
     if name in _CLIP:
         lo, hi = _CLIP[name]
         forward, grad, backward = _clipped(forward, grad, backward, lo, hi)

@@ -9,7 +9,7 @@
 
 Same names as :mod:`gelu_numba`, called as ``f(x, out=None, stream=None)``
 (``f(dy, x, ...)`` for the backward kernels).  Every kernel is a grid-stride
-``@cuda.jit`` loop around the scalar function of ``gelu_numba._scalar``, the
+``@cuda.jit`` loop around the scalar function of ``gelu_numba.core.formulas``, the
 one definition the CPU ufuncs are compiled from; on CUDA every format is
 computed in itself (float32 in float32 double-word arithmetic, no float64).
 
@@ -29,164 +29,15 @@ kernels can run, and every check on the arguments (device arrays, dtypes,
 shapes, writability) happens before any launch.
 """
 
-import functools
 import math
 
 import numpy as np
 
-from ._names import BINARY, NAMES
+from .core import cuda as _device
+from .core.cuda import describe, is_available  # noqa: F401 (public)
+from .core.names import BINARY, NAMES
 
 __all__ = [*NAMES, "is_available", "describe"]
-
-THREADS_PER_BLOCK = 256
-#: numba.cuda once imported; kernels refer to it as a module global, which is
-#: what the simulator swaps for its own module.
-cuda = None
-_FLOATS = {np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)}
-
-
-def _cuda_module():
-    try:
-        from numba import cuda
-    except ImportError:
-        return None
-    return cuda
-
-
-def _sim_flag():
-    try:
-        from numba import config
-
-        return bool(config.ENABLE_CUDASIM)
-    except (ImportError, AttributeError):
-        return False
-
-
-def is_available():
-    """Whether CUDA kernels can run here (a GPU, a driver and numba-cuda)."""
-    cuda = _cuda_module()
-    if cuda is None:
-        return False
-    try:
-        return bool(cuda.is_available())
-    except Exception:  # noqa: BLE001 (driver problems mean "no")
-        return False
-
-
-def describe():
-    """One line: which GPU the kernels would run on, or why none."""
-    cuda = _cuda_module()
-    if cuda is None:
-        return 'not usable: numba-cuda is not installed (pip install ".[cuda]" in a gelu_numba checkout)'
-    if _sim_flag():
-        return "CUDA simulator (NUMBA_ENABLE_CUDASIM=1): kernels run as Python"
-    if not is_available():
-        return "not usable: no CUDA GPU or driver found"
-    dev = cuda.get_current_device()
-    name = dev.name.decode() if isinstance(dev.name, bytes) else dev.name
-    major, minor = dev.compute_capability
-    return f"{name} (compute capability {major}.{minor})"
-
-
-# --------------------------------------------------------------------------
-# Compilation: the scalar functions registered with the CUDA target, and the
-# grid-stride kernels built from them on first use.
-
-
-def _same(v):
-    return v
-
-
-def _half_to_single(v):
-    """float16 storage is computed in float32."""
-    return np.float32(v)
-
-
-@functools.cache
-def _cuda():
-    """numba.cuda, with the scalar functions made callable from kernels."""
-    global cuda
-    cuda = _cuda_module()
-    if cuda is None:
-        raise RuntimeError(describe())
-    if not _sim_flag():  # the simulator runs the Python functions directly
-        from numba.cuda.extending import intrinsic, overload, register_jitable
-
-        from . import _fp
-
-        _fp.register_primitives(overload, intrinsic, extended_float32=False)
-        for fn in (*_fp.JITABLE, _same, _half_to_single):
-            register_jitable(fn)
-    return cuda
-
-
-@functools.cache
-def _kernels(name, half):
-    """(contiguous, strided) kernels for `name`; `half`: float16 storage."""
-    _cuda()
-    from . import _scalar
-
-    f = getattr(_scalar, name)
-    load = _half_to_single if half else _same
-
-    if name in BINARY:
-
-        @cuda.jit
-        def contiguous(dy, x, out, n):
-            i = cuda.grid(1)
-            step = cuda.gridsize(1)
-            while i < n:
-                out[i] = f(load(dy[i]), load(x[i]))
-                i += step
-
-        @cuda.jit
-        def strided(dy, sd, bd, x, sx, bx, out, so, bo, shape, n):
-            i = cuda.grid(1)
-            step = cuda.gridsize(1)
-            while i < n:
-                rem = i
-                od = bd
-                ox = bx
-                oo = bo
-                for d in range(len(shape) - 1, -1, -1):
-                    q = rem // shape[d]
-                    k = rem - q * shape[d]
-                    rem = q
-                    od += k * sd[d]
-                    ox += k * sx[d]
-                    oo += k * so[d]
-                out[oo] = f(load(dy[od]), load(x[ox]))
-                i += step
-
-    else:
-
-        @cuda.jit
-        def contiguous(x, out, n):
-            i = cuda.grid(1)
-            step = cuda.gridsize(1)
-            while i < n:
-                out[i] = f(load(x[i]))
-                i += step
-
-        @cuda.jit
-        def strided(x, sx, bx, out, so, bo, shape, n):
-            i = cuda.grid(1)
-            step = cuda.gridsize(1)
-            while i < n:
-                rem = i
-                ox = bx
-                oo = bo
-                for d in range(len(shape) - 1, -1, -1):
-                    q = rem // shape[d]
-                    k = rem - q * shape[d]
-                    rem = q
-                    ox += k * sx[d]
-                    oo += k * so[d]
-                out[oo] = f(load(x[ox]))
-                i += step
-
-    return contiguous, strided
-
 
 # --------------------------------------------------------------------------
 # Operands: what a device array is, whatever library made it.
@@ -240,7 +91,7 @@ def _kind(obj):
         return "cupy"
     if module.startswith("torch"):
         return "torch"
-    if _sim_flag() and type(obj).__name__ in ("FakeCUDAArray", "FakeWithinKernelCUDAArray"):
+    if _device.simulating() and type(obj).__name__ in ("FakeCUDAArray", "FakeWithinKernelCUDAArray"):
         return "simulator"
     if hasattr(obj, "__cuda_array_interface__"):
         return "numba" if module.startswith("numba") else "other"
@@ -366,7 +217,7 @@ class Kernel:
         self.__name__ = name
         self.__qualname__ = name
         self.arity = 2 if name in BINARY else 1
-        from . import _scalar
+        from .core import formulas as _scalar
 
         args = "dy, x" if self.arity == 2 else "x"
         self.__doc__ = f"{name}({args}, out=None, stream=None)\n\n{getattr(_scalar, name).__doc__}"
@@ -392,7 +243,7 @@ class Kernel:
                 raise ValueError(f"{self.__name__}: {op.role} has shape {op.shape}, x has {x.shape}")
             if op.device != x.device and None not in (op.device, x.device):
                 raise ValueError(f"{self.__name__}: {op.role} is on device {op.device}, x on {x.device}")
-        cuda = _cuda()
+        cuda = _device.numba_cuda()
         if out is not None:
             o = _Operand(out, "out")
             if o.dtype != x.dtype:
@@ -412,34 +263,24 @@ class Kernel:
         return result
 
     def _launch(self, cuda, ops, o, n, stream):
-        contiguous, strided = _kernels(self.__name__, ops[-1].dtype == np.float16)
+        half = ops[-1].dtype == np.float16
         device = ops[-1].device
-        ctx = cuda.gpus[device] if device is not None and not _sim_flag() else None
+        ctx = cuda.gpus[device] if device is not None and not _device.simulating() else None
         if ctx is not None:
             ctx.__enter__()
         try:
-            blocks = _blocks(cuda, n)
             orders = {op.order() for op in (*ops, o)}
             if len(orders) == 1 and None not in orders:
                 # Dense and in the same element order: one flat index serves all.
-                flats = [_flat(op, cuda)[0] for op in (*ops, o)]
-                contiguous[blocks, THREADS_PER_BLOCK, stream](*flats, n)
+                _device.launch(self.__name__, half, [_flat(op, cuda)[0] for op in (*ops, o)], n, stream)
             else:
                 args = []
                 for op in (*ops, o):
                     args += _flat(op, cuda)
-                strided[blocks, THREADS_PER_BLOCK, stream](*args, tuple(o.shape), n)
+                _device.launch(self.__name__, half, args, n, stream, shape=o.shape)
         finally:
             if ctx is not None:
                 ctx.__exit__(None, None, None)
-
-
-def _blocks(cuda, n):
-    wanted = -(-n // THREADS_PER_BLOCK)
-    if _sim_flag():
-        return min(wanted, 4)
-    sms = cuda.get_current_device().MULTIPROCESSOR_COUNT
-    return max(1, min(wanted, sms * 32))
 
 
 gelu = Kernel("gelu")

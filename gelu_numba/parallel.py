@@ -4,14 +4,14 @@ Same names, same scalar code, bit-identical results; the work is split over
 Numba's threading layer (``numba.set_num_threads`` controls how many).
 """
 
-from ._names import NAMES as _KERNELS
+from .core.names import NAMES as _KERNELS
 
 __all__ = [*_KERNELS]
 
 
 def __getattr__(name):
     if name in _KERNELS:
-        from ._build import ufunc
+        from .core.build import ufunc
 
         f = ufunc(name, "parallel")
         globals()[name] = f

@@ -13,7 +13,7 @@ function registered with Numba, so it can be called from ``@njit`` and
 imported, and as plain Python on NumPy float32/float64 scalars.
 """
 
-from ._scalar import (  # noqa: F401 (re-exported)
+from .core.formulas import (  # noqa: F401 (re-exported)
     __all__,
     gelu,
     gelu_backward,

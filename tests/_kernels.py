@@ -23,7 +23,7 @@ def serial(name):
 
 def same_precision(name):
     """The CPU build of the CUDA kernels' arithmetic (float32 in float32)."""
-    from gelu_numba._build import ufunc
+    from gelu_numba.core.build import ufunc
 
     return ufunc(name, "same-precision")
 

@@ -118,9 +118,9 @@ def tail_formula_near_minimum(variant):
     polynomial tails summed in working precision) makes f wiggle."""
     import numba
 
-    from gelu_numba import _coeffs as C
-    from gelu_numba import _scalar as S
-    from gelu_numba._fp import DW
+    from gelu_numba.core import coefficients as C
+    from gelu_numba.core import formulas as S
+    from gelu_numba.core.fp import DW
 
     form = {"gelu": S.EXACT, "gelu_tanh": S.TANH, "gelu_sigmoid": S.SIGMOID}[variant]
     t_max = {"gelu": C.GELU_F64, "gelu_tanh": C.GELU_TANH_F64, "gelu_sigmoid": C.GELU_SIGMOID_F64}[variant].t_max

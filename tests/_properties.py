@@ -20,7 +20,7 @@ import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gelu_numba import reference
+from gelu_numba.tools import reference
 
 from _kernels import MINIMUM
 from _strategies import JUNCTIONS, above_minimum, arrays_of, first_above, floats, interesting, near

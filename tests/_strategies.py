@@ -10,7 +10,7 @@ and byte-swapped dtypes are out of scope, see README).
 import numpy as np
 from hypothesis import strategies as st
 
-from gelu_numba._coeffs import A_HI, A_LO, B_LO
+from gelu_numba.core.coefficients import A_HI, A_LO, B_LO
 
 from _kernels import MINIMUM
 

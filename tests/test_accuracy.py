@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from gelu_numba import accuracy, reference
+from gelu_numba.tools import accuracy, reference
 from _kernels import ALL, BINARY, UNARY, parallel, same_precision, serial
 
 

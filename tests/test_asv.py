@@ -234,7 +234,7 @@ def test_publish_only_serves_the_history_on_loopback_only(tmp_path):
 def test_suite_has_every_kernel(suite_json):
     """The suite's kernels are gelu_numba's (second derivatives included), and
     the committed benchmarks.json (what --publish-only publishes) lists them."""
-    names = _load(ROOT / "gelu_numba" / "_names.py", "gelu_numba_names")
+    names = _load(ROOT / "gelu_numba" / "core" / "names.py", "gelu_numba_names")
     common = _load(ROOT / "benchmarks" / "common.py", "benchmarks_common")
     assert set(common.KERNELS) == set(names.NAMES)
     assert set(common.UNARY) == set(names.UNARY)
@@ -253,7 +253,7 @@ def test_views_name_what_the_suite_has(offline, suite_json):
         for name, values in view.items():
             assert name in params, (benchmark, name)
             assert {repr(v) for v in values} <= set(params[name]), (benchmark, name)
-    names = _load(ROOT / "gelu_numba" / "_names.py", "gelu_numba_names")
+    names = _load(ROOT / "gelu_numba" / "core" / "names.py", "gelu_numba_names")
     assert offline.VIEWS["bench_accuracy.TrackAccuracy.track_max_ulp"]["kernel"] == list(names.UNARY)
 
 

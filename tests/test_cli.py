@@ -1,6 +1,6 @@
 """The command line: each subcommand's output, --json, exit statuses and bad usage.
 
-Most tests call ``gelu_numba.__main__.main`` in process (the same function
+Most tests call ``gelu_numba.tools.cli.main`` in process (the same function
 the console script and ``python -m gelu_numba`` call); a few run it as a
 subprocess to see what a user sees: no traceback, one line, the exit status.
 """
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import gelu_numba
-from gelu_numba import __main__ as cli
-from gelu_numba import accuracy as acc_module
+from gelu_numba.tools import cli
+from gelu_numba.tools import accuracy as acc_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -118,7 +118,7 @@ def test_report_text(tmp_path, capsys, monkeypatch):
 
 
 def test_report_names_the_missing_peer(tmp_path, capsys, monkeypatch):
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     monkeypatch.setattr(bench, "available_peers", lambda: [])
     monkeypatch.setattr(cli, "accuracy_table", lambda **kw: [])
@@ -277,7 +277,7 @@ def test_bench_threads_are_capped_out_loud(capsys):
 
 
 def test_bench_tail_data():
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     rng = np.random.default_rng(1)
     for dtype, hi in (("float32", 12), ("float64", 30)):
@@ -310,7 +310,7 @@ def test_bench_gpu_without_a_gpu_says_so(capsys):
 def test_size_units_are_binary_and_the_label_reads_back(text, elements, label):
     # K, M, G are 1024-based, as the default 1M (2**20) and the README's 8K
     # and 2K thresholds have them.
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     assert cli._size(text) == elements
     assert bench.size_label(elements) == label
@@ -318,7 +318,7 @@ def test_size_units_are_binary_and_the_label_reads_back(text, elements, label):
 
 
 def test_every_size_label_reads_back_as_its_size():
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     rng = np.random.default_rng(7)
     sizes = {*range(1, 3000), *(k << s for k in range(1, 2000) for s in (7, 10, 17, 20, 27, 30)),
@@ -354,7 +354,7 @@ def _no_allocation(*args, **kwargs):
 
 
 def test_bench_beyond_available_memory_is_refused_before_allocating(capsys, monkeypatch):
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     monkeypatch.setattr(bench, "available_memory", lambda: (2 << 30, "a test's limit"), raising=False)
     monkeypatch.setattr(bench, "run", _no_allocation)
@@ -373,7 +373,7 @@ def test_bench_beyond_available_memory_is_refused_before_allocating(capsys, monk
 
 
 def test_bench_beyond_available_memory_as_a_user_sees_it():
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     free = bench.available_memory()
     if free is None or free[0] >= bench.memory_needed([64 << 30], ["float32", "float64"]):
@@ -388,7 +388,7 @@ def test_the_memory_estimate_covers_what_a_run_allocates():
     # not, so they are left out of both sides).
     import tracemalloc
 
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     peers = [p for p in bench.installed_peers() if p == "numpy+scipy"]
     for data, operations in (("tail", None), ("normal", ("gelu", "gelu_sigmoid"))):
@@ -415,7 +415,7 @@ MEMINFO = {"proc/meminfo": "MemTotal:       24683792 kB\nMemFree:        1000 kB
 
 
 def test_available_memory_is_the_least_of_meminfo_and_the_cgroup_limits(tmp_path):
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     gib = 1 << 30
     # no cgroup files: MemAvailable
@@ -447,7 +447,7 @@ def test_available_memory_is_the_least_of_meminfo_and_the_cgroup_limits(tmp_path
 
 
 def _timings(spread_of_parallel):
-    from gelu_numba.bench import Timing
+    from gelu_numba.tools.bench import Timing
 
     return [Timing("copy", "float32", 1 << 20, "np.copyto", 0.06, 0.07, 1.1),
             Timing("gelu", "float32", 1 << 20, "gelu_numba", 1.2, 1.25, 1.05),
@@ -456,7 +456,7 @@ def _timings(spread_of_parallel):
 
 
 def test_a_cells_spread_is_its_slowest_tenth_of_rounds_over_its_best():
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     best, median, spread = bench._round_stats([2.0] * 8 + [6.0, 6.0], 2)
     assert (best, median, spread) == (1e9, 1e9, 3.0)
@@ -465,7 +465,7 @@ def test_a_cells_spread_is_its_slowest_tenth_of_rounds_over_its_best():
 def test_cells_whose_rounds_disagree_are_flagged(capsys, monkeypatch):
     # The median over all cells (here 5 %) says nothing of the one cell
     # whose slowest rounds took 2.9 times its best.
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     rows = bench.table(_timings(2.9))
     gelu = rows[1]
@@ -493,7 +493,7 @@ def test_cells_whose_rounds_disagree_are_flagged(capsys, monkeypatch):
 def _cpu_samples(monkeypatch, others_cores):
     """cpu_sample gives two readings 10 s apart, in which this process used
     one core and other programs `others_cores`."""
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     samples = iter([(100.0, 500.0, 20.0), (110.0, 500.0 + 10 * (1 + others_cores), 30.0)])
     monkeypatch.setattr(bench, "cpu_sample", lambda: next(samples), raising=False)
@@ -501,7 +501,7 @@ def _cpu_samples(monkeypatch, others_cores):
 
 def test_no_busy_warning_for_load_from_before_the_run(tmp_path, capsys, monkeypatch):
     # After `pip install ... && gelu-numba` the load average still counts pip.
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     monkeypatch.setattr(os, "getloadavg", lambda: (4.0 * (os.cpu_count() or 1), 1.0, 0.5))
     monkeypatch.setattr(bench, "run", lambda **kw: _timings(1.1))
@@ -517,7 +517,7 @@ def test_no_busy_warning_for_load_from_before_the_run(tmp_path, capsys, monkeypa
 
 
 def test_busy_warning_when_other_programs_take_the_cpu(capsys, monkeypatch):
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     cores = len(bench.usable_cores())
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
@@ -531,7 +531,7 @@ def test_busy_warning_when_other_programs_take_the_cpu(capsys, monkeypatch):
 
 
 def test_busy_seconds_from_proc_stat():
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     hz = os.sysconf("SC_CLK_TCK")
     stat = ("cpu  9 9 9 9 9 9 9 9 9 9\n"
@@ -566,8 +566,10 @@ def test_plot_writes_four_pictures(tmp_path, capsys):
 
 
 def test_plot_without_matplotlib_names_the_extra(tmp_path, capsys, monkeypatch):
-    monkeypatch.delitem(sys.modules, "gelu_numba.plots", raising=False)
-    monkeypatch.delattr(gelu_numba, "plots", raising=False)  # or `from . import plots` finds it
+    monkeypatch.delitem(sys.modules, "gelu_numba.tools.plots", raising=False)
+    import gelu_numba.tools
+
+    monkeypatch.delattr(gelu_numba.tools, "plots", raising=False)  # or `from . import plots` finds it
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
     status, out, err = run(capsys, "plot", "--out", tmp_path)
     assert status == 2 and out == ""
@@ -610,7 +612,7 @@ def test_bad_usage(argv, capsys):
 
 def test_unwritable_figure_directory_is_bad_usage(tmp_path, capsys, monkeypatch):
     # Checked before anything else, matplotlib or not.
-    monkeypatch.delitem(sys.modules, "gelu_numba.plots", raising=False)
+    monkeypatch.delitem(sys.modules, "gelu_numba.tools.plots", raising=False)
     monkeypatch.delattr(gelu_numba, "plots", raising=False)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     blocker = tmp_path / "a_file"
@@ -666,7 +668,7 @@ def test_accuracy_help_counts_the_kernels():
 
 
 def test_compile_refuses_an_unusable_numba_cache_dir(tmp_path, capsys, monkeypatch):
-    from gelu_numba import _build
+    from gelu_numba.core import build as _build
 
     built = []
     monkeypatch.setattr(_build, "ufunc", lambda name, target="cpu": built.append((name, target)))
@@ -705,7 +707,7 @@ def test_console_script():
 def test_report_prints_each_section_as_it_is_measured(tmp_path):
     # Redirected to a pipe, the report's first tables arrive before the
     # accuracy sweep is done, and stderr says what is running.
-    code = ("import sys, time; from gelu_numba import __main__ as cli; "
+    code = ("import sys, time; from gelu_numba.tools import cli; "
             "t = cli.accuracy_table; cli.accuracy_table = lambda **kw: (time.sleep(30), t(kernels=('gelu',), **kw))[1]; "
             "cli.throughput = lambda **kw: []; "
             f"sys.exit(cli.main(['report', '--plots', {str(tmp_path)!r}]))")

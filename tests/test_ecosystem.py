@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gelu_numba as gn
-from gelu_numba import reference
+from gelu_numba.tools import reference
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import gelu_numba.gpu as gg
-from gelu_numba._build import NAMES
+from gelu_numba.core.build import NAMES
 
 
 def test_same_names_as_the_cpu_ufuncs():

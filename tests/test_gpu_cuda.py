@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import gelu_numba.gpu as gg
-from gelu_numba import accuracy, reference
+from gelu_numba.tools import accuracy, reference
 from _kernels import same_precision_values
-from gelu_numba._build import BINARY, NAMES, UNARY
+from gelu_numba.core.build import BINARY, NAMES, UNARY
 
 pytestmark = [
     pytest.mark.cuda,

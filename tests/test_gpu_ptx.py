@@ -11,14 +11,17 @@ import os
 import numpy as np
 import pytest
 
-from gelu_numba._build import NAMES
+from gelu_numba.core.build import NAMES
 
-ptx_tools = pytest.importorskip("gelu_numba._ptx")
+ptx_tools = pytest.importorskip("gelu_numba.tools.ptx")
 
 if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
     pytest.skip("PTX is not compiled under the CUDA simulator", allow_module_level=True)
 
 try:
+    # numba-cuda itself, not the CUDA target Numba shipped before it (whose
+    # NVVM other wheels, torch's for one, can make importable).
+    from numba.cuda.extending import overload  # noqa: F401
     from numba.cuda.cudadrv import nvvm
 
     nvvm.NVVM()

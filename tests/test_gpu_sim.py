@@ -19,7 +19,7 @@ from numba import cuda  # noqa: E402
 
 import gelu_numba.gpu as gg  # noqa: E402
 from _kernels import same_precision_values  # noqa: E402
-from gelu_numba._build import BINARY, NAMES  # noqa: E402
+from gelu_numba.core.build import BINARY, NAMES  # noqa: E402
 
 SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, -0.7517915, 1e-30, -40.0, 40.0, -13.2, 1.0, -1.0, -0.6]
 

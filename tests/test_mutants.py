@@ -106,7 +106,7 @@ def test_saturation_catches_slow_tail():
 
 
 def _sweep(name, kernel, interval):
-    from gelu_numba.accuracy import exhaustive_float32
+    from gelu_numba.tools.accuracy import exhaustive_float32
 
     return exhaustive_float32(name, kernel=kernel, interval=interval)
 

@@ -10,9 +10,9 @@ pytest.importorskip("matplotlib", reason='the figures need matplotlib: pip insta
 from matplotlib.colors import same_color  # noqa: E402
 from matplotlib.mathtext import MathTextParser  # noqa: E402
 
-from gelu_numba import plots, reference  # noqa: E402
-from gelu_numba._build import ufunc  # noqa: E402
-from gelu_numba._names import UNARY  # noqa: E402
+from gelu_numba.tools import plots, reference  # noqa: E402
+from gelu_numba.core.build import ufunc  # noqa: E402
+from gelu_numba.core.names import UNARY  # noqa: E402
 
 FORMS = ("gelu", "gelu_tanh", "gelu_sigmoid")
 
@@ -86,7 +86,7 @@ PROBES = (-15.0, -13.0, -10.0, -6.0, -2.5, -1.4142, -0.7518, -0.3, 0.0, 0.4, 1.4
 
 def test_ulp_error_is_the_contracts_measure(figures):
     """For every kernel, the error drawn at sample points is the error
-    gelu_numba.reference (mpmath) measures there, in ulps of the contract's
+    gelu_numba.tools.reference (mpmath) measures there, in ulps of the contract's
     scale: for f'' that is max(|f''|, 2 phi or 2 sigma'(w) w'), not |f''|,
     which vanishes at +-sqrt 2."""
     found = _ulp_lines(figures["ulp_error.png"])

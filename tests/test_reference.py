@@ -6,7 +6,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from gelu_numba import reference
+from gelu_numba.tools import reference
 from _kernels import MINIMUM
 
 

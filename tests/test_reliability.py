@@ -18,9 +18,9 @@ import pytest
 
 import gelu_numba as gn
 import gelu_numba.parallel as gp
-from gelu_numba import _runtime
-from gelu_numba._loops import PARALLEL_MIN_SIZE
-from gelu_numba._names import NAMES
+from gelu_numba.core import runtime as _runtime
+from gelu_numba.core.loops import PARALLEL_MIN_SIZE
+from gelu_numba.core.names import NAMES
 
 from _kernels import ALL, BINARY, UNARY
 
@@ -289,7 +289,7 @@ def test_read_only_install_compiles_in_memory(tmp_path):
 def test_compile_without_a_cache_location_is_exit_2(tmp_path):
     r = _as_nobody("""
         import sys
-        from gelu_numba.__main__ import main
+        from gelu_numba.tools.cli import main
         sys.exit(main(["compile"]))
     """, tmp_path)
     assert r.returncode == 2 and r.stdout == ""
@@ -300,7 +300,7 @@ def test_numba_cache_dir_is_honoured(tmp_path):
     cache = tmp_path / "cache"
     compile_ = """
         import sys
-        from gelu_numba.__main__ import main
+        from gelu_numba.tools.cli import main
         sys.exit(main(["compile"]))
     """
     code, out, err = _python(compile_, NUMBA_CACHE_DIR=str(cache))
@@ -338,13 +338,13 @@ DY_POOL = (1.0, -1.75, 3e-20, 0.0)
 
 
 def _scalar_kernel(name, dtype):
-    """The kernel's one scalar definition (gelu_numba._scalar), run as plain
+    """The kernel's one scalar definition (gelu_numba.core.formulas), run as plain
     Python under the CPU's policy: float64 as it is; float32 widened to
     float64 (the EXT policy) and rounded once at the end, as the compiled CPU
     loops do."""
-    from gelu_numba import _coeffs as C
-    from gelu_numba import _scalar as S
-    from gelu_numba._fp import EXT
+    from gelu_numba.core import coefficients as C
+    from gelu_numba.core import formulas as S
+    from gelu_numba.core.fp import EXT
 
     if dtype is np.float64:
         from gelu_numba import scalar

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch)")
 
-from gelu_numba import _runtime  # noqa: E402
+from gelu_numba.core import runtime as _runtime  # noqa: E402
 from gelu_numba.torch import GELU, gelu  # noqa: E402
 
 FORMS = ["none", "tanh", "sigmoid"]

@@ -62,8 +62,8 @@ ASM_CASES = [
 SCRIPT = r"""
 import hashlib, json, re, sys
 import numpy as np
-from gelu_numba import _build, _loops, _scalar
-from gelu_numba._names import NAMES, BINARY
+from gelu_numba.core import build as _build, loops as _loops, formulas as _scalar
+from gelu_numba.core.names import NAMES, BINARY
 
 cases, run = json.loads(sys.argv[1]), sys.argv[2] == "1"
 report = {"asm": {}, "bits": {}}
@@ -150,7 +150,7 @@ def test_loops_vectorise_on_every_cpu(kind, report):
     asm = report(kind)["asm"]
     for case, facts in asm.items():
         name, dtype, policy = case.split("/")
-        # float32 is computed in float64 on the CPU (EXT, see gelu_numba._fp);
+        # float32 is computed in float64 on the CPU (EXT, see gelu_numba.core.fp);
         # the experimental NATIVE policy keeps it in float32.
         computes = "s" if policy == "native" else "d"
         if kind == "sse2":

@@ -86,7 +86,7 @@ VIEWS = {
         "target": ["parallel"],
         "out": [True],
     },
-    # float64, every unary kernel (gelu_numba._names.UNARY): float32 is 0.5
+    # float64, every unary kernel (gelu_numba.core.names.UNARY): float32 is 0.5
     # ulp throughout, a flat line.
     "bench_accuracy.TrackAccuracy.track_max_ulp": {
         "kernel": ["gelu", "gelu_tanh", "gelu_sigmoid",

@@ -7,7 +7,7 @@
 The earlier commit's ``gelu_numba/`` is extracted with ``git archive`` into a
 temporary directory under another package name and imported beside the
 working tree's, so both run in one process on the same arrays, interleaved
-(``gelu_numba.bench``'s rounds, the best of each), with ``out=``: by default the parallel
+(``gelu_numba.tools.bench``'s rounds, the best of each), with ``out=``: by default the parallel
 ufuncs of both; ``--target cpu --new-target native`` sets the serial
 ufuncs of the commit against the experimental float32 NATIVE policy.
 """
@@ -36,11 +36,14 @@ def extract(commit, where):
         tar.extractall(where, filter="data")
     (pathlib.Path(where) / "gelu_numba").rename(pathlib.Path(where) / name)
     sys.path.insert(0, str(where))
-    return importlib.import_module(name + "._build")
+    try:  # the layout since the split into core and tools
+        return importlib.import_module(name + ".core.build")
+    except ModuleNotFoundError:  # the flat layout (155dc76 and before)
+        return importlib.import_module(name + "._build")
 
 
 def main(argv=None):
-    from gelu_numba import _build
+    from gelu_numba.core import build as _build
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--commit", default="6172367")
@@ -65,7 +68,8 @@ def main(argv=None):
 def _compare(a, base):
     import numpy as np
 
-    from gelu_numba import _build, bench
+    from gelu_numba.core import build as _build
+    from gelu_numba.tools import bench
 
     rows = []
     for dtype in a.dtype.split(","):

@@ -1,17 +1,17 @@
-"""Fit the polynomial coefficients of the kernels and write gelu_numba/_coeffs.py.
+"""Fit the polynomial coefficients of the kernels and write gelu_numba/core/coefficients.py.
 
-    python tools/fit_coeffs.py            # rewrite gelu_numba/_coeffs.py
+    python tools/fit_coeffs.py            # rewrite gelu_numba/core/coefficients.py
     python tools/fit_coeffs.py --check    # exit 1 if the file is out of date
 
 Every approximation is a polynomial fitted in the minimax sense (Lawson's
 iteratively reweighted least squares on Chebyshev nodes, in 200-bit
-arithmetic) against the mpmath formulas of ``gelu_numba.reference``.  The
+arithmetic) against the mpmath formulas of ``gelu_numba.tools.reference``.  The
 coefficients are then rounded to the target format one at a time, lowest
 order first, refitting the remaining ones after each rounding, so that the
 rounding error is absorbed instead of accumulated.  The leading coefficient
 of each polynomial is stored as a double-word (hi, lo) pair.
 
-The pieces (see gelu_numba/_scalar.py for how they are assembled):
+The pieces (see gelu_numba/core/formulas.py for how they are assembled):
 
   EXP      (e^r - 1 - r) / r^2 on |r| <= ln2/2
   B_F, B_G region B, x in [B_LO, A_LO), d = x - x_min (DW and NATIVE):
@@ -26,7 +26,7 @@ serve every x): "float32" and "float64" for kernels computed in their own
 format (double word; with the variants' saturation points and the minimum),
 "float32x" for float32 kernels computed in float64 on the CPU, which keep
 float64 coefficients, and "float32n", in float32 for the experimental NATIVE
-policy (see gelu_numba/_fp.py); the last two use the float32 variants.
+policy (see gelu_numba/core/fp.py); the last two use the float32 variants.
 """
 
 import argparse
@@ -38,7 +38,7 @@ import mpmath as mp
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gelu_numba import reference  # noqa: E402
+from gelu_numba.tools import reference  # noqa: E402
 
 mp.mp.prec = 200
 
@@ -350,13 +350,13 @@ def build(report=print):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if _coeffs.py is stale")
+    parser.add_argument("--check", action="store_true", help="fail if gelu_numba/core/coefficients.py is stale")
     args = parser.parse_args()
     text = build()
-    target = ROOT / "gelu_numba" / "_coeffs.py"
+    target = ROOT / "gelu_numba" / "core" / "coefficients.py"
     if args.check:
         if target.read_text() != text:
-            print("gelu_numba/_coeffs.py is out of date; run tools/fit_coeffs.py")
+            print("gelu_numba/core/coefficients.py is out of date; run tools/fit_coeffs.py")
             return 1
         return 0
     target.write_text(text)

@@ -48,7 +48,7 @@ THREADS = 2
 
 
 def _environment():
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     env = bench.environment()
     env["command"] = "python tools/readme_figures.py"
@@ -101,7 +101,7 @@ def replace_block(text, name, body):
 
 
 def measure_speed():
-    from gelu_numba import bench
+    from gelu_numba.tools import bench
 
     rows = {}
     for data in ("normal", "tail"):
@@ -111,6 +111,12 @@ def measure_speed():
                             operations=bench.HEADLINE, data=data)
         rows[data] = bench.table(results)
     return {"environment": _environment(), "threads": THREADS, "rows": rows}
+
+
+def size_label(n):
+    from gelu_numba.tools.bench import size_label
+
+    return size_label(n)
 
 
 def _cell(v):
@@ -131,7 +137,7 @@ def speed_block(doc):
                   "|---|---|---|" + "---|" * (len(cols) + 1)]
         copies = []
         for r in doc["rows"][data]:
-            size = f"{r['size'] >> 20}M"
+            size = size_label(r["size"])
             if r["operation"] == "copy":
                 copies.append(f"{r['dtype']} {size}: {r['ns_per_element']['np.copyto']:.3f}")
                 continue
@@ -148,7 +154,7 @@ def speed_summary_block(doc):
     the faster peer, each size side by side."""
     rows = [r for r in doc["rows"]["normal"] if r["operation"] != "copy"]
     sizes = sorted({r["size"] for r in rows})
-    head = "| operation | dtype | " + " | ".join(f"ours, {n >> 20}M | faster peer | ratio" for n in sizes) + " |"
+    head = "| operation | dtype | " + " | ".join(f"ours, {size_label(n)} | faster peer | ratio" for n in sizes) + " |"
     lines = [head, "|---|---|" + "---|---|---|" * len(sizes)]
     keys = list(dict.fromkeys((r["operation"], r["dtype"]) for r in rows))
     for op, dtype in sorted(keys, key=lambda k: (k[1], [o for o, _ in keys].index(k[0]))):
@@ -178,8 +184,8 @@ def speed_summary_block(doc):
 def measure_exhaustive(kernels=None, previous=None, targets=("parallel", "same-precision")):
     """The float32 sweeps of `kernels` (default: all) on `targets`; the other
     rows are kept from `previous`, each row with its own date."""
-    from gelu_numba.__main__ import FORWARD
-    from gelu_numba.accuracy import KERNELS, exhaustive_float32
+    from gelu_numba.tools.cli import FORWARD
+    from gelu_numba.tools.accuracy import KERNELS, exhaustive_float32
 
     partial = bool(kernels) or len(targets) < 2
     out = {"environment": _environment(), "rows": dict(previous["rows"]) if previous and partial else {}}
@@ -199,7 +205,7 @@ def measure_exhaustive(kernels=None, previous=None, targets=("parallel", "same-p
 
 
 def measure_float64_search(kernels=None, previous=None):
-    from gelu_numba.accuracy import KERNELS, float64_search_points, max_ulp_error
+    from gelu_numba.tools.accuracy import KERNELS, float64_search_points, max_ulp_error
 
     x = float64_search_points()
     out = {"environment": _environment(), "points": int(x.size),
@@ -215,14 +221,14 @@ def measure_float64_search(kernels=None, previous=None):
 
 
 def measure_sample():
-    from gelu_numba.__main__ import accuracy_table
+    from gelu_numba.tools.cli import accuracy_table
 
     return {"environment": _environment(),
             "cpu": accuracy_table(), "same-precision": accuracy_table(dtypes=("float32",), target="same-precision")}
 
 
 def accuracy_block(exhaustive, search, sample):
-    from gelu_numba.accuracy import KERNELS
+    from gelu_numba.tools.accuracy import KERNELS
 
     def ex(target, name):
         r = (exhaustive or {"rows": {}})["rows"].get(f"{target}/{name}")
@@ -264,7 +270,7 @@ def accuracy_block(exhaustive, search, sample):
 def accuracy_summary_block(exhaustive, search):
     """README's short table: the worst error of each kernel over every
     float32 input (the CPU kernels) and over the float64 search."""
-    from gelu_numba.accuracy import KERNELS
+    from gelu_numba.tools.accuracy import KERNELS
 
     lines = ["| kernel | float32, every input | f monotone above its minimum | float64, searched |",
              "|---|---|---|---|"]
@@ -320,7 +326,7 @@ def measure_torch(n=1 << 22, rounds=15):
 
 def torch_block(doc):
     env = doc["environment"]
-    lines = [f"`GELU()` of gelu_numba next to `torch.nn.GELU()`, float32, {doc['elements'] >> 20}M elements, "
+    lines = [f"`GELU()` of gelu_numba next to `torch.nn.GELU()`, float32, {size_label(doc['elements'])} elements, "
              f"{doc['threads']} torch threads, each call right after a torch operation (so torch's threads were "
              f"just busy, as inside a model); ns per element, best of {15} interleaved rounds, ratio = ours / "
              f"torch. Measured {_stamp(env)}.", "",
@@ -352,7 +358,7 @@ def measure_timings():
     with tempfile.TemporaryDirectory() as cache:
         env = dict(base, NUMBA_CACHE_DIR=cache)
         first = "import numpy as np, gelu_numba as gn; gn.gelu(np.float32(1))"
-        compile_all = "from gelu_numba.__main__ import main; main(['compile'])"
+        compile_all = "from gelu_numba.tools.cli import main; main(['compile'])"
         out = {
             "environment": _environment(),
             "import": min(_seconds("import gelu_numba", env) for _ in range(5)),
@@ -360,7 +366,7 @@ def measure_timings():
             "first_call_warm": min(_seconds(first, env) for _ in range(3)),
             "compile_all_cold": _seconds(compile_all, env),
             "compile_all_warm": _seconds(compile_all, env),
-            "loops": 4 * len(__import__("gelu_numba._names", fromlist=["NAMES"]).NAMES),
+            "loops": 4 * len(__import__("gelu_numba.core.names", fromlist=["NAMES"]).NAMES),
         }
     return out
 

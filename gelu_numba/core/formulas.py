@@ -4,7 +4,7 @@ Each public function here is the single definition of its kernel.  The CPU
 ufuncs (serial and parallel) and the CUDA kernels are all compiled from it,
 and it runs as plain Python on NumPy scalars too.  It is generic over the
 format: ``T = type(x)`` and every constant goes through ``T(...)`` or a table
-chosen by :func:`~gelu_numba._fp.pick`/:func:`~gelu_numba._fp.common`.
+chosen by :func:`~gelu_numba.core.fp.pick`/:func:`~gelu_numba.core.fp.common`.
 
 The mathematics
 ---------------
@@ -27,7 +27,7 @@ sigmoid  A = 2 w' + t w'' (2b + 12a t^2, or 2 * 1.702), B = t w'^2;
          allows), with exp's argument split exactly and 2^k applied last.
 
 These "tail formulas" are exact everywhere; how they are evaluated depends
-on the precision policy of the target (see ``_fp``):
+on the precision policy of the target (see ``fp``):
 
 EXT (float32 on the CPU, computed in float64): the tail formula for all
 x, plain arithmetic.  float64 rounding noise is 2^-29 of a float32 ulp, so
@@ -84,9 +84,9 @@ compute at 0, terms that cannot change a rounded result are bounded at
 2^-90, and polynomials see 0 for arguments whose powers would underflow.
 """
 
-from . import _coeffs as C
-from ._names import NAMES
-from ._fp import (
+from . import coefficients as C
+from .names import NAMES
+from .fp import (
     clamp,
     common,
     dw_add,

@@ -26,13 +26,13 @@ simulator does) with compiled implementations bound per target by
     vectors.  Elsewhere (CUDA, and plain Python, which stands in for CUDA in
     the simulator) every format is computed in itself, in double word (DW).
     NATIVE (float32 in float32, plain arithmetic but for the critical steps)
-    is an experimental CPU target, ``_build.ufunc(name, "native")``: it
+    is an experimental CPU target, ``build.ufunc(name, "native")``: it
     vectorises to 16 lanes but does not meet the 2-ulp contract yet.
 
 Everything else here is double-word arithmetic, written once, with a ``dw``
 switch: with ``dw`` false each operation is the plain one and its low part
 is zero, so the same formula code serves every policy and LLVM removes the
-compensation it does not need.  ``_scalar`` passes each call the switch its
+compensation it does not need.  ``formulas`` passes each call the switch its
 policy asks for: ``double_word(p)`` for ordinary steps, ``exact_splits(p)``
 for the critical ones.  Constants are cast
 through the argument's type (``T = type(x); T(0.5)``) so float32 code never
@@ -48,7 +48,7 @@ from numba.extending import intrinsic as _cpu_intrinsic
 from numba.extending import overload as _cpu_overload
 from numba.extending import register_jitable as _cpu_register_jitable
 
-from . import _coeffs as C
+from . import coefficients as C
 
 #: Every function marked jitable, in definition order; ``gelu_numba.gpu``
 #: registers them with the CUDA target.
@@ -135,7 +135,7 @@ def pick(x, for_float32, for_float64):
 #: NATIVE: in the format itself, plain arithmetic but for the steps whose
 #: rounding the result cannot absorb (the split of exp's argument, the last
 #: sums): float32 in the experimental CPU target "native", not yet within
-#: the 2-ulp contract everywhere (see _scalar).
+#: the 2-ulp contract everywhere (see formulas).
 #: DW: in the format itself, double word throughout (below 1 ulp): float64
 #: on the CPU, every format on CUDA.
 EXT, NATIVE, DW = 0, 1, 2
@@ -266,7 +266,7 @@ def register_primitives(overload, intrinsic, jit_options=None, extended_float32=
     `extended_float32` computes float32 kernels in float64 (EXT, the CPU);
     else `float32_policy` says how they are computed in float32 (DW on
     CUDA).  The experimental NATIVE build passes its policy explicitly
-    (``_build.native_kernel``).
+    (``build.native_kernel``).
     """
 
     @intrinsic

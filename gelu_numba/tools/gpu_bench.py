@@ -16,7 +16,7 @@ SIZES = tuple(1 << k for k in (20, 22, 24, 26, 28))
 
 
 def _require_gpu():
-    from . import gpu
+    from .. import gpu
 
     if not gpu.is_available():
         raise RuntimeError(f"no GPU to benchmark here ({gpu.describe()})")

@@ -28,7 +28,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from . import reference
-from ._build import ufunc
+from ..core.build import ufunc
 from .accuracy import _grad2_first_term, variant_of
 
 COLORS = {"gelu": "#1f77b4", "gelu_tanh": "#ff7f0e", "gelu_sigmoid": "#2ca02c", "relu": "#7f7f7f",
@@ -338,7 +338,7 @@ ULP_ROWS = (("", "f: |error| in ulps of f(x)"),
 
 def kernel_ulp_error(name, x):
     """|error| of the float32 kernel `name` at the float32 points x, in ulps,
-    measured as the contract measures it (gelu_numba.reference): in ulps of
+    measured as the contract measures it (gelu_numba.tools.reference): in ulps of
     max(|f′|, Φ(x) or σ(·)) for a first derivative, of max(|f″|, 2φ(x) or
     2σ′(w)w′) for a second.  The truth is the float64 kernel (2^-29 of a
     float32 ulp off), as in the exhaustive sweeps.  Returns (error, truth)."""

@@ -16,18 +16,18 @@ One source serves both targets: ``prange`` is a plain ``range`` unless the
 cfunc is compiled with ``parallel=True``, and then only unit-stride calls of
 at least ``PARALLEL_MIN_SIZE`` elements take it (smaller ones cost more to
 hand to threads than they save), and only when the process-wide pool lock
-of ``_runtime`` is free and the process may use threads (not a forked child
+of ``runtime`` is free and the process may use threads (not a forked child
 of an OpenMP parent): otherwise the call runs the serial loop in its own
 thread.  Every path inlines the same kernel, so paths and targets agree bit
-for bit.  Each call counts the path it took in ``_runtime`` (one increment
+for bit.  Each call counts the path it took in ``runtime`` (one increment
 per call), which the tests read.
 
 The loops are closures over the kernel, its type and sizes, which pickle the
 same way in every process: Numba keys its cache on them.  Numba also keys it
 on the loop's own file and bytecode, but not on the files of the functions it
-inlines, so the closures carry a digest of the formula sources as well: an
-edit to ``_scalar.py``, ``_fp.py`` or ``_coeffs.py`` misses the cache instead
-of loading stale machine code.
+inlines, so the closures carry a digest of the core's sources as well: an
+edit to ``formulas.py``, ``fp.py``, ``coefficients.py`` or any other file of
+``gelu_numba.core`` misses the cache instead of loading stale machine code.
 """
 
 import hashlib
@@ -39,8 +39,8 @@ from numba import cfunc, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from . import _runtime as R
-from ._fp import CPU_JIT_OPTIONS
+from . import runtime as R
+from .fp import CPU_JIT_OPTIONS
 
 #: Unit-stride calls at least this long run multi-threaded (parallel target),
 #: by item size.  Measured on 2 cores with the OpenMP layer: parallel already
@@ -54,10 +54,13 @@ PATH_STRIDED, PATH_DECLINED, PATH_THREADED_BROADCAST = R.PATH_STRIDED, R.PATH_DE
 
 
 def _sources_digest():
+    """A digest of every file of the core: the loops inline the formulas,
+    the floating-point helpers and the coefficients, and take the runtime's
+    slots and their own intrinsics from here."""
     here = pathlib.Path(__file__).parent
     h = hashlib.sha256()
-    for name in ("_scalar.py", "_fp.py", "_coeffs.py", "_loops.py"):
-        h.update((here / name).read_bytes())
+    for path in sorted(here.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
@@ -181,7 +184,7 @@ def _caller_level():
     import machinery), so that a warning names the user's line."""
     import sys
 
-    here = str(pathlib.Path(__file__).parent)
+    here = str(pathlib.Path(__file__).parents[1])  # the whole package, not only the core
     frame, level = sys._getframe(1), 1
     while frame is not None and (frame.f_code.co_filename.startswith(here)
                                  or frame.f_code.co_filename.startswith("<frozen")):

@@ -1,9 +1,9 @@
-"""Turn the scalar formulas of ``_scalar.py`` into NumPy ufuncs, per target.
+"""Turn the scalar formulas of ``formulas.py`` into NumPy ufuncs, per target.
 
 Nothing is compiled at import: a ufunc is built the first time its name is
 looked up (``gelu_numba.gelu``), from Numba's on-disk cache when it is warm.
 
-The inner loops are compiled in ``_loops.py`` and handed to NumPy through
+The inner loops are compiled in ``loops.py`` and handed to NumPy through
 Numba's ``fromfunc``, one loop per format.
 """
 
@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from ._names import BINARY, NAMES, UNARY  # noqa: F401 (re-exported)
+from .names import BINARY, NAMES, UNARY  # noqa: F401 (re-exported)
 
 #: Formats with a compiled loop, in the order NumPy searches them: float32
 #: first, so that float32 input is not promoted.
@@ -28,9 +28,9 @@ TARGETS = ("cpu", "parallel", "same-precision", "native")
 def explicit_kernel(name, policy32, common32):
     """Kernel `name` with float32 computed under `policy32` with the constants
     `common32` (float64 as on the CPU: DW)."""
-    from . import _coeffs as C
-    from . import _scalar as S
-    from ._fp import DW, pick
+    from . import coefficients as C
+    from . import formulas as S
+    from .fp import DW, pick
 
     form, (v32, v64), what = S.EXPLICIT[name]
     c64 = C.COMMON_F64
@@ -56,7 +56,7 @@ def explicit_kernel(name, policy32, common32):
 
     from numba.extending import register_jitable
 
-    from ._fp import CPU_JIT_OPTIONS
+    from .fp import CPU_JIT_OPTIONS
 
     kernel.__name__ = name
     return register_jitable(**CPU_JIT_OPTIONS)(kernel)
@@ -64,17 +64,17 @@ def explicit_kernel(name, policy32, common32):
 
 def same_precision_kernel(name):
     """Kernel `name` with every format computed in itself (CUDA's policy)."""
-    from . import _coeffs as C
-    from ._fp import DW
+    from . import coefficients as C
+    from .fp import DW
 
     return explicit_kernel(name, DW, C.COMMON_F32)
 
 
 def native_kernel(name):
     """Kernel `name` with float32 computed in float32, plain arithmetic but
-    for the critical steps (the NATIVE policy; experimental: see _fp)."""
-    from . import _coeffs as C
-    from ._fp import NATIVE
+    for the critical steps (the NATIVE policy; experimental: see fp)."""
+    from . import coefficients as C
+    from .fp import NATIVE
 
     return explicit_kernel(name, NATIVE, C.COMMON_N32)
 
@@ -94,7 +94,7 @@ def ufunc(name, target="cpu"):
         raise ValueError(f"unknown target {target!r}; use 'cpu' or 'parallel'")
     from numba.np.ufunc import _internal
 
-    from . import _loops, _runtime, _scalar
+    from . import loops as _loops, runtime as _runtime, formulas as _scalar
 
     if target == "same-precision":
         kernel, cache = same_precision_kernel(name), False

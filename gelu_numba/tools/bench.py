@@ -409,7 +409,7 @@ def environment():
 
     import numba
 
-    from . import __version__
+    from .. import __version__
 
     try:
         import llvmlite.binding as llvm

@@ -12,7 +12,7 @@ import contextlib
 import re
 from dataclasses import dataclass
 
-from ._names import BINARY, NAMES
+from ..core.names import BINARY, NAMES
 
 
 @dataclass
@@ -75,10 +75,10 @@ def ptx(name, dtype="float32", layout="contiguous", cc=(8, 0)):
     """PTX of one kernel ('contiguous' or 'strided' layout)."""
     from numba import cuda
 
-    from . import gpu
+    from ..core import cuda as device
 
-    gpu._cuda()
-    contiguous, strided = gpu._kernels(name, False)
+    device.numba_cuda()
+    contiguous, strided = device.kernels(name, False)
     kernel = contiguous if layout == "contiguous" else strided
     with target_device(cc):
         code, _ = cuda.compile_ptx(kernel.py_func, signature(name, dtype, layout), cc=cc)

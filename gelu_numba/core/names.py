@@ -1,5 +1,5 @@
 """The kernel names, below every module that builds or defines them
-(``_scalar`` defines one function per name, ``_build`` makes the ufuncs,
+(``formulas`` defines one function per name, ``build`` makes the ufuncs,
 ``gpu`` the CUDA kernels), so that none of those imports another for them."""
 
 UNARY = (
