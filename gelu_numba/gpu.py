@@ -39,6 +39,8 @@ from .core.names import BINARY, NAMES
 
 __all__ = [*NAMES, "is_available", "describe"]
 
+_FLOATS = {np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)}
+
 # --------------------------------------------------------------------------
 # Operands: what a device array is, whatever library made it.
 
