@@ -246,14 +246,26 @@ def consecutive_floats(x, n, dtype):
     return np.sort((bits + steps if x > 0 else bits - steps).view(dtype))
 
 
-def check_monotone_near_minimum(variant, f, dtype, offsets=(-0.06, -0.04, -0.02, 0.02, 0.04, 0.06), n=1 << 16):
+def _minimum_windows(variant):
+    """Offsets from x_min: every 0.02 from -0.3 to +0.5, and each seam of
+    the kernels' regions (B_LO and A_LO) that falls there, where one formula
+    hands over to another."""
+    from gelu_numba.core import coefficients as C
+
+    xm = MINIMUM[variant][0]
+    grid = [round(k * 0.02, 2) for k in range(-15, 26) if k]
+    return grid + [seam - xm for seam in (C.B_LO, C.A_LO) if -0.3 <= seam - xm <= 0.5]
+
+
+def check_monotone_near_minimum(variant, f, dtype, offsets=None, n=1 << 16):
     """In windows of n consecutive floats at x_min + offset, f never steps
     the wrong way (up below the minimum, down above it).  There f changes by
     a fraction of an ulp per step, so rounding noise of a few hundredths of
     an ulp shows as flip-flops between adjacent results, which sampled
-    pairs seldom hit."""
+    pairs seldom hit.  By default the windows reach from x_min - 0.3 to
+    x_min + 0.5 and sit on every seam (_minimum_windows)."""
     xm = MINIMUM[variant][0]
-    for offset in offsets:
+    for offset in (_minimum_windows(variant) if offsets is None else offsets):
         x = consecutive_floats(xm + offset, n, dtype)
         y = _call(f, x)
         d = np.diff(y)
