@@ -21,7 +21,7 @@ DTYPES = (np.float32, np.float64)
 #: Targets: the two public ones; the CPU build of the same-precision
 #: policy (float32 computed in float32, as on CUDA), kept for verification;
 #: and the experimental NATIVE float32 policy (serial, not public: it does
-#: not meet the 2-ulp contract yet, see _fp.NATIVE).
+#: not meet the 2-ulp contract yet, see fp.NATIVE).
 TARGETS = ("cpu", "parallel", "same-precision", "native")
 
 

@@ -8,13 +8,16 @@ inner-loop signature ``(char **args, npy_intp *dims, npy_intp *steps, void *)``
 and three paths:
 
 - unit stride everywhere: a plain indexed loop that LLVM vectorises (the
-  kernel is inlined; see ``_fp.CPU_JIT_OPTIONS``);
+  kernel is inlined; see ``fp.CPU_JIT_OPTIONS``);
 - a broadcast ``dy`` (stride 0) for the backward kernels;
 - any other strides: an element-by-element loop.
 
 Every path computes in round-to-nearest without flush-to-zero, whatever the
 caller's floating-point environment (``fpenv``), and gives the caller's
-control bits back.  One source serves both targets: ``prange`` is a plain ``range`` unless the
+control bits back; a threaded loop does so per block, in the thread that
+runs it.
+
+One source serves both targets: ``prange`` is a plain ``range`` unless the
 cfunc is compiled with ``parallel=True``, and then only unit-stride calls of
 at least ``PARALLEL_MIN_SIZE`` elements take it (smaller ones cost more to
 hand to threads than they save), and only when the process-wide pool lock
