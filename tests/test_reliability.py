@@ -338,27 +338,22 @@ DY_POOL = (1.0, -1.75, 3e-20, 0.0)
 
 
 def _scalar_kernel(name, dtype):
-    """The kernel's one scalar definition (gelu_numba.core.formulas), run as plain
-    Python under the CPU's policy: float64 as it is; float32 widened to
-    float64 (the EXT policy) and rounded once at the end, as the compiled CPU
-    loops do."""
-    from gelu_numba.core import coefficients as C
-    from gelu_numba.core import formulas as S
-    from gelu_numba.core.fp import EXT
-
+    """The kernel's scalar definition, outside the loops: float64 as plain
+    Python (gelu_numba.scalar); float32 by the scalar emission of the CPU's
+    float32 algorithm (gelu_numba.core.vector32), one element per compiled
+    call, which the AVX-512 blocks, their masked remainders, the threads and
+    the strided paths must all reproduce."""
     if dtype is np.float64:
         from gelu_numba import scalar
 
         return getattr(scalar, name)
-    form, (v32, _), what = S.EXPLICIT[name]
-    wide = np.float64
-    if what == "value":
-        return lambda x: np.float32(S.evaluate(wide(x), v32, form, C.COMMON_X32, EXT))
-    if what == "grad":
-        return lambda x: np.float32(S.evaluate_grad(wide(x), v32, form, C.COMMON_X32, EXT))
-    if what == "grad2":
-        return lambda x: np.float32(S.evaluate_grad2(wide(x), v32, form, C.COMMON_X32, EXT))
-    return lambda dy, x: np.float32(S.evaluate_backward(wide(dy), wide(x), v32, form, C.COMMON_X32, EXT))
+    from numba import njit
+
+    from gelu_numba.core import vector32
+
+    if name in BINARY:
+        return njit(lambda dy, x: vector32.binary(name, dy, x))
+    return njit(lambda x: vector32.unary(name, x))
 
 
 @functools.cache

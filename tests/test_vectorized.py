@@ -1,5 +1,11 @@
 """The inner loops vectorise, and give the same bits, on every x86-64 CPU.
 
+float32 runs the explicit-SIMD loops of ``gelu_numba.core.vector32``: their
+AVX-512 emission (16 lanes, table lookups as vpermi2pd), their AVX2 one
+(8 lanes) or their scalar emission (SSE2-only CPUs, or GELU_NUMBA_SIMD=scalar),
+chosen once per process from the features Numba compiles for; float64 the
+loops LLVM vectorises from the scalar formulas.
+
 Speed itself is measured by the benchmarks, not here.  These tests check the
 properties the speed and the contract rest on, for each kind of CPU the
 project runs on, whatever CPU runs the tests: each kind is compiled for in a
@@ -46,18 +52,22 @@ CPUS = {
 WIDEST = {"avx512-amd": "zmm", "avx512-intel": "zmm", "avx2": "ymm", "sse2": "xmm"}
 BITS = {"xmm": 128, "ymm": 256, "zmm": 512}
 
-# kernel, dtype, arity, policy: what the asm checks compile in each process.
+#: The float32 variant each kind compiles (vector32.variant()).
+VARIANT = {"avx512-amd": "avx512", "avx512-intel": "avx512", "avx2": "avx2", "sse2": "scalar"}
+
+# kernel, dtype, arity: what the asm checks compile in each process.
 ASM_CASES = [
-    ("gelu", "float32", 1, "ext"),
-    ("gelu", "float64", 1, "ext"),
-    ("gelu_tanh_grad", "float32", 1, "ext"),
-    ("gelu_tanh_grad", "float64", 1, "ext"),
-    ("gelu_backward", "float32", 2, "ext"),
-    ("gelu_sigmoid_backward", "float64", 2, "ext"),
-    ("gelu", "float32", 1, "native"),
-    ("gelu_tanh", "float32", 1, "native"),
-    ("gelu_sigmoid_grad", "float32", 1, "native"),
+    ("gelu", "float32", 1),
+    ("gelu", "float64", 1),
+    ("gelu_tanh_grad", "float32", 1),
+    ("gelu_tanh_grad", "float64", 1),
+    ("gelu_backward", "float32", 2),
+    ("gelu_sigmoid_backward", "float64", 2),
+    ("gelu_sigmoid", "float32", 1),
+    ("gelu_grad2", "float32", 1),
 ]
+#: The float32 kernels whose coefficients come from tables (permutes on AVX-512).
+TABLES = ("gelu", "gelu_grad", "gelu_backward")
 
 SCRIPT = r"""
 import hashlib, json, re, sys
@@ -65,18 +75,24 @@ import numpy as np
 from gelu_numba.core import build as _build, loops as _loops, formulas as _scalar
 from gelu_numba.core.names import NAMES, BINARY
 
+from gelu_numba.core import vector32
 cases, run = json.loads(sys.argv[1]), sys.argv[2] == "1"
-report = {"asm": {}, "bits": {}}
-for name, dtype, arity, policy in cases:
-    kernel = _build.native_kernel(name) if policy == "native" else getattr(_scalar, name)
-    build = _loops.binary if arity == 2 else _loops.unary
-    asm = build(kernel, np.dtype(dtype).type, parallel=False, cache=False)._library.get_asm_str()
-    report["asm"]["/".join((name, dtype, policy))] = {
+report = {"asm": {}, "bits": {}, "variant": vector32.variant()}
+for name, dtype, arity in cases:
+    if dtype == "float32":
+        build = _loops.binary32 if arity == 2 else _loops.unary32
+        loop = build(name, parallel=False, cache=False)
+    else:
+        build = _loops.binary if arity == 2 else _loops.unary
+        loop = build(getattr(_scalar, name), np.dtype(dtype).type, parallel=False, cache=False)
+    asm = loop._library.get_asm_str()
+    report["asm"]["/".join((name, dtype))] = {
         "fma": sorted(set(re.findall(r"\bvfn?m(?:add|sub)\d{3}p([sd])\s", asm))),
         "packed_mul": sorted(set(re.findall(r"\bv?mulp([sd])\s", asm))),
         "widen": bool(re.search(r"\bv?cvtps2pd\b", asm)),
         "registers": sorted(set(re.findall(r"%([xyz]mm)\d", asm))),
         "vex": len(re.findall(r"^\s+v[a-z0-9]+\s", asm, re.M)),
+        "permutes": len(re.findall(r"\bvperm[it]2pd\s", asm)),
     }
 if run:
     from gelu_numba_test_sample import sample
@@ -119,14 +135,18 @@ def _can_run(needs):
 
 @functools.cache
 def _report(kind, tmp):
-    """Compile ASM_CASES for CPU `kind` (None: the host, as Numba finds it)
-    in a subprocess, and where this machine can run that code, every kernel
-    on the sample."""
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES")}
+    """Compile ASM_CASES for CPU `kind` (None: the host, as Numba finds it;
+    "host-scalar": the host with GELU_NUMBA_SIMD=scalar) in a subprocess,
+    and where this machine can run that code, every kernel on the sample."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "GELU_NUMBA_SIMD")}
     # The gelu_numba this process tests, wherever it was imported from.
     env["PYTHONPATH"] = os.pathsep.join([str(tmp), str(pathlib.Path(gelu_numba.__file__).parent.parent)])
     (tmp / "gelu_numba_test_sample.py").write_text(SAMPLE)
     if kind is None:
+        cases, run = [], True
+    elif kind == "host-scalar":
+        env["GELU_NUMBA_SIMD"] = "scalar"
         cases, run = [], True
     else:
         name, features, needs = CPUS[kind]
@@ -147,43 +167,57 @@ def report(tmp_path_factory):
 
 @pytest.mark.parametrize("kind", list(CPUS))
 def test_loops_vectorise_on_every_cpu(kind, report):
-    asm = report(kind)["asm"]
-    for case, facts in asm.items():
-        name, dtype, policy = case.split("/")
-        # float32 is computed in float64 on the CPU (EXT, see gelu_numba.core.fp);
-        # the experimental NATIVE policy keeps it in float32.
-        computes = "s" if policy == "native" else "d"
+    r = report(kind)
+    assert r["variant"] == VARIANT[kind], f"{kind}: float32 variant {r['variant']}"
+    for case, facts in r["asm"].items():
+        name, dtype = case.split("/")
         if kind == "sse2":
             # No instruction the target lacks.  Without FMA, fma() is a libm
-            # call and LLVM vectorises some loops only; the bits stay the
-            # same (test_same_bits_on_every_cpu).
+            # call; the float32 loops run the scalar emission, and LLVM
+            # vectorises some float64 loops only; the bits stay the same
+            # (test_same_bits_on_every_cpu).
             assert not facts["vex"], f"{case}: {facts['vex']} AVX instructions on an SSE2-only CPU"
             assert facts["registers"] == ["xmm"], f"{case}: registers {facts['registers']}"
             continue
-        assert facts["fma"] == [computes], f"{case}: packed FMAs {facts['fma']}: the hot loop did not vectorise"
+        # Both formats compute in float64 lanes (float32 widened exactly, see vector32).
+        assert facts["fma"] == ["d"], f"{case}: packed FMAs {facts['fma']}: the hot loop did not vectorise"
+        assert facts["widen"] or dtype == "float64", f"{case}: float32 not widened"
         wide = [r for r in facts["registers"] if r != "xmm"]
         assert wide, f"{case}: no vector registers wider than 128 bits"
         assert max(BITS[r] for r in wide) <= BITS[WIDEST[kind]], f"{case}: {wide} on a {kind} CPU"
-        if policy == "native":
-            assert not facts["widen"], f"{case}: float32 widened to float64"
+        if dtype == "float32" and VARIANT[kind] == "avx512" and name in TABLES:
+            # every coefficient of the 16-piece polynomial: one permute per 8 lanes
+            assert facts["permutes"] >= 18, f"{case}: {facts['permutes']} table permutes"
+        else:
+            assert not facts["permutes"], f"{case}: permutes on {kind}"
 
 
 @pytest.mark.parametrize("kind", ["avx512-amd", "avx512-intel"])
 def test_avx512_loops_use_512_bit_vectors(kind, report):
     """On AVX-512 the loops use 512-bit vectors whatever the vendor's tuning
-    (Intel's prefers 256 bits; the loops ask for 512: _loops._PREFER_WIDE)."""
+    (Intel's prefers 256 bits; the float32 loops are written for 16 lanes,
+    the float64 ones ask for 512: simd.PREFER_WIDE)."""
     for case, facts in report(kind)["asm"].items():
         assert "zmm" in facts["registers"], f"{case}: no zmm registers"
 
 
-@pytest.mark.parametrize("kind", ["avx2", "sse2"])
+@pytest.mark.parametrize("kind", ["avx2", "sse2", "host-scalar"])
 def test_same_bits_on_every_cpu(kind, report):
     """Every kernel, both formats, on a dense mixed sample: the bits the host
-    gives are the bits an AVX2-only and an SSE2-only CPU give."""
-    if not _can_run(CPUS[kind][2]):
+    gives (its widest float32 variant) are the bits an AVX2-only CPU, an
+    SSE2-only one and the host's scalar emission give."""
+    if kind in CPUS and not _can_run(CPUS[kind][2]):
         pytest.skip(f"this CPU cannot run code compiled for {kind}")
     host, other = report(None)["bits"], report(kind)["bits"]
     assert host.keys() == other.keys() and host
     differ = sorted(k for k in host if host[k] != other[k])
     assert not differ, f"bits differ from the host's when compiled for {kind}: {differ}"
 
+
+def test_avx512_variant_runs_here_where_the_cpu_has_it(report):
+    """The host's report above is the AVX-512 variant where this CPU has
+    AVX-512, so the comparisons above cover it; elsewhere it is skipped."""
+    if not HOST.get("avx512f"):
+        pytest.skip("this CPU has no AVX-512: the AVX-512 loops are compiled (test_loops_vectorise_on_every_cpu) "
+                    "but cannot run here")
+    assert report(None)["variant"] == "avx512"

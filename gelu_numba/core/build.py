@@ -94,7 +94,7 @@ def ufunc(name, target="cpu"):
         raise ValueError(f"unknown target {target!r}; use 'cpu' or 'parallel'")
     from numba.np.ufunc import _internal
 
-    from . import loops as _loops, runtime as _runtime, formulas as _scalar
+    from . import loops as _loops, runtime as _runtime, formulas as _scalar, vector32 as _vector32
 
     if target == "same-precision":
         kernel, cache = same_precision_kernel(name), False
@@ -104,7 +104,13 @@ def ufunc(name, target="cpu"):
         kernel, cache = getattr(_scalar, name), True
     arity = 2 if name in BINARY else 1
     build = _loops.binary if arity == 2 else _loops.unary
-    loops = [build(kernel, dtype, target == "parallel", cache) for dtype in DTYPES]
+    parallel = target == "parallel"
+    loops = []
+    for dtype in DTYPES:
+        if dtype is np.float32 and target in ("cpu", "parallel"):  # the float32 algorithm of vector32
+            loops.append((_loops.binary32 if arity == 2 else _loops.unary32)(name, parallel, cache))
+        else:
+            loops.append(build(kernel, dtype, parallel, cache))
     types = [[np.dtype(dtype).num] * (arity + 1) for dtype in DTYPES]
     doc = kernel.__doc__
     f = _internal.fromfunc(

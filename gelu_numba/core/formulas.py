@@ -89,6 +89,8 @@ from .names import NAMES
 from .fp import (
     clamp,
     common,
+    cpu_float32,
+    cpu_float32_kernel,
     dw_add,
     dw_div,
     dw_mul,
@@ -687,72 +689,96 @@ def _backward(dy, x, v, form):
 @jitable
 def gelu(x):
     """Exact GELU, x * Phi(x), Phi the standard normal CDF."""
+    if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
+        return cpu_float32_kernel("gelu", x)
     return _f(x, pick(x, C.GELU_F32, C.GELU_F64), EXACT)
 
 
 @jitable
 def gelu_tanh(x):
     """tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
+        return cpu_float32_kernel("gelu_tanh", x)
     return _f(x, pick(x, C.GELU_TANH_F32, C.GELU_TANH_F64), TANH)
 
 
 @jitable
 def gelu_sigmoid(x):
     """Sigmoid approximation ("quick GELU"), x * sigmoid(1.702 x)."""
+    if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
+        return cpu_float32_kernel("gelu_sigmoid", x)
     return _f(x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
 
 
 @jitable
 def gelu_grad(x):
     """Derivative of the exact GELU, Phi(x) + x phi(x)."""
+    if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
+        return cpu_float32_kernel("gelu_grad", x)
     return _df(x, pick(x, C.GELU_F32, C.GELU_F64), EXACT)
 
 
 @jitable
 def gelu_tanh_grad(x):
     """Derivative of the tanh approximation."""
+    if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
+        return cpu_float32_kernel("gelu_tanh_grad", x)
     return _df(x, pick(x, C.GELU_TANH_F32, C.GELU_TANH_F64), TANH)
 
 
 @jitable
 def gelu_sigmoid_grad(x):
     """Derivative of the sigmoid approximation."""
+    if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
+        return cpu_float32_kernel("gelu_sigmoid_grad", x)
     return _df(x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
 
 
 @jitable
 def gelu_grad2(x):
     """Second derivative of the exact GELU, phi(x) (2 - x^2)."""
+    if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
+        return cpu_float32_kernel("gelu_grad2", x)
     return _d2f(x, pick(x, C.GELU_F32, C.GELU_F64), EXACT)
 
 
 @jitable
 def gelu_tanh_grad2(x):
     """Second derivative of the tanh approximation."""
+    if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
+        return cpu_float32_kernel("gelu_tanh_grad2", x)
     return _d2f(x, pick(x, C.GELU_TANH_F32, C.GELU_TANH_F64), TANH)
 
 
 @jitable
 def gelu_sigmoid_grad2(x):
     """Second derivative of the sigmoid approximation."""
+    if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
+        return cpu_float32_kernel("gelu_sigmoid_grad2", x)
     return _d2f(x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
 
 
 @jitable
 def gelu_backward(dy, x):
     """Fused backward of the exact GELU: dy * gelu_grad(x)."""
+    if cpu_float32(x):
+        return cpu_float32_kernel("gelu_backward", dy, x)
     return _backward(dy, x, pick(x, C.GELU_F32, C.GELU_F64), EXACT)
 
 
 @jitable
 def gelu_tanh_backward(dy, x):
     """Fused backward of the tanh approximation: dy * gelu_tanh_grad(x)."""
+    if cpu_float32(x):
+        return cpu_float32_kernel("gelu_tanh_backward", dy, x)
     return _backward(dy, x, pick(x, C.GELU_TANH_F32, C.GELU_TANH_F64), TANH)
 
 
 @jitable
 def gelu_sigmoid_backward(dy, x):
     """Fused backward of the sigmoid approximation: dy * gelu_sigmoid_grad(x)."""
+    if cpu_float32(x):
+        return cpu_float32_kernel("gelu_sigmoid_backward", dy, x)
     return _backward(dy, x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
 
 

@@ -256,6 +256,20 @@ def _scale2_in_range_codegen(context, builder, sig, args):
     return builder.fmul(y, _power_of_two(builder, y, _int_of(builder, y, k)))
 
 
+def cpu_float32(x):
+    """Whether x is computed by the CPU's float32 algorithm (``vector32``):
+    float32 in CPU code (Python: no, as on CUDA)."""
+    return False
+
+
+def cpu_float32_kernel(name, *args):
+    """Kernel `name` of ``vector32`` at float32 args, by its scalar emission
+    (compiled CPU code only; Python: the ufunc, the same bits)."""
+    from .build import ufunc
+
+    return ufunc(name)(*args)[()]
+
+
 def _is_float(t):
     return getattr(t, "bitwidth", None) in (32, 64) and "float" in str(t)
 
@@ -335,6 +349,26 @@ def register_primitives(overload, intrinsic, jit_options=None, extended_float32=
 
             return lambda x: float64(x)
         return lambda x: x
+
+    @overload(cpu_float32, jit_options=jit_options)
+    def _ov_cpu_float32(x):
+        value = wide and getattr(x, "bitwidth", None) == 32
+        return lambda x: value
+
+    @overload(cpu_float32_kernel, jit_options=jit_options, prefer_literal=True)
+    def _ov_cpu_float32_kernel(name, *args):
+        from numba import types
+
+        if not isinstance(name, types.StringLiteral):
+            return None
+        kind = name.literal_value
+        if not (wide and all(getattr(a, "bitwidth", None) == 32 for a in args)):
+            return lambda name, *args: args[-1]  # never called (cpu_float32 is False)
+        from . import vector32
+
+        if len(args) == 1:
+            return lambda name, *args: vector32.unary(kind, args[0])
+        return lambda name, *args: vector32.binary(kind, args[0], args[1])
 
     @overload(common, jit_options=jit_options)
     def _ov_common(x):

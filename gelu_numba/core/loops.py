@@ -44,7 +44,8 @@ from numba import cfunc, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from . import fpenv
+from . import fpenv, vector32
+from .simd import prefer_wide_vectors
 from . import runtime as R
 from .fp import CPU_JIT_OPTIONS
 
@@ -85,34 +86,13 @@ SIGNATURE = types.void(
 )
 
 
-#: LLVM's function attribute for the widest vectors its loop vectoriser may
-#: choose.  Intel's server tuning (``prefer-256-bit``: Skylake-X to Granite
-#: Rapids) makes it pick 256-bit vectors on AVX-512 CPUs; these loops are
-#: arithmetic-bound, and 512-bit vectors make them 1.3-1.45x faster there
-#: (float64, serial and 2 threads, measured on an Intel Xeon), with the same
-#: bits.  AMD's tuning already picks 512; AVX2 and SSE2 targets cap the width
-#: at what they have.  It goes on the function that holds the loop body,
-#: which for ``prange`` is the outlined parfor function.
-_PREFER_WIDE = '"prefer-vector-width"="512"'
-
-
-def _prefer_wide_vectors(function):
-    # llvmlite accepts only a fixed list of attribute names; the set under
-    # it emits any string as written.  Without it the loops still work,
-    # in 256-bit vectors on Intel.
-    try:
-        set.add(function.attributes, _PREFER_WIDE)
-    except Exception:  # noqa: BLE001 (a newer llvmlite: keep LLVM's choice)
-        pass
-
-
 @intrinsic
 def load(typingctx, base, offset, like):
     """The element of like's type at base + offset bytes (and the loop that
-    loads it is vectorised as wide as the CPU allows: _PREFER_WIDE)."""
+    loads it is vectorised as wide as the CPU allows: simd.PREFER_WIDE)."""
 
     def codegen(context, builder, sig, args):
-        _prefer_wide_vectors(builder.function)
+        prefer_wide_vectors(builder.function)
         base, offset, _ = args
         ptr = builder.bitcast(
             builder.gep(base, [offset]), context.get_value_type(sig.return_type).as_pointer()
@@ -335,6 +315,94 @@ def binary(kernel, dtype, parallel, cache=True):
             count(data, PATH_STRIDED)
             for i in range(n):
                 store(out, i * so, kernel(load(dy, i * sd, zero), load(x, i * sx, zero)))
+        fpenv.leave(env)
+
+    return _compile(loop, parallel, cache)
+
+
+def unary32(name, parallel, cache=True):
+    """The float32 inner loop of y = name(x) by the explicit-SIMD algorithm of
+    ``vector32`` (its variant for this process), unit-stride runs whole, other
+    strides element by element through its scalar emission (the same bits)."""
+    isa = vector32.variant()
+    threads_from = PARALLEL_MIN_SIZE[4] if parallel else _NEVER
+    sources = SOURCES_DIGEST
+
+    def loop(args, dims, steps, data):
+        sources  # noqa: B018 (a closure variable, for the cache key)
+        env = fpenv.enter()
+        n = dims[0]
+        x, out = args[0], args[1]
+        sx, so = steps[0], steps[1]
+        zero = np.float32(0)
+        if sx == 4 and so == 4:
+            if n >= threads_from and try_acquire(data):
+                count(data, PATH_THREADED)
+                for b in prange((n + BLOCK - 1) // BLOCK):
+                    inner = fpenv.enter()  # in the thread that runs this block
+                    vector32.run_unary(name, isa, x, out, b * BLOCK, min(n, b * BLOCK + BLOCK))
+                    fpenv.leave(inner)
+                release(data)
+            else:
+                if n < threads_from:
+                    count(data, PATH_UNIT)
+                else:
+                    count(data, PATH_DECLINED)
+                vector32.run_unary(name, isa, x, out, 0, n)
+        else:
+            count(data, PATH_STRIDED)
+            for i in range(n):
+                store(out, i * so, vector32.unary(name, load(x, i * sx, zero)))
+        fpenv.leave(env)
+
+    return _compile(loop, parallel, cache)
+
+
+def binary32(name, parallel, cache=True):
+    """The float32 inner loop of out = name(dy, x) by ``vector32``, as
+    :func:`unary32`; a broadcast dy (stride 0) runs whole too."""
+    isa = vector32.variant()
+    threads_from = PARALLEL_MIN_SIZE[4] if parallel else _NEVER
+    sources = SOURCES_DIGEST
+
+    def loop(args, dims, steps, data):
+        sources  # noqa: B018 (a closure variable, for the cache key)
+        env = fpenv.enter()
+        n = dims[0]
+        dy, x, out = args[0], args[1], args[2]
+        sd, sx, so = steps[0], steps[1], steps[2]
+        zero = np.float32(0)
+        if (sd == 4 or sd == 0) and sx == 4 and so == 4:
+            threaded = n >= threads_from and try_acquire(data)
+            if sd == 0:
+                if threaded:
+                    count(data, PATH_THREADED_BROADCAST)
+                else:
+                    count(data, PATH_BROADCAST)
+            elif threaded:
+                count(data, PATH_THREADED)
+            elif n < threads_from:
+                count(data, PATH_UNIT)
+            else:
+                count(data, PATH_DECLINED)
+            if threaded:
+                for b in prange((n + BLOCK - 1) // BLOCK):
+                    inner = fpenv.enter()  # in the thread that runs this block
+                    lo, hi = b * BLOCK, min(n, b * BLOCK + BLOCK)
+                    if sd == 0:
+                        vector32.run_binary(name, isa, dy, x, out, lo, hi, True)
+                    else:
+                        vector32.run_binary(name, isa, dy, x, out, lo, hi, False)
+                    fpenv.leave(inner)
+                release(data)
+            elif sd == 0:
+                vector32.run_binary(name, isa, dy, x, out, 0, n, True)
+            else:
+                vector32.run_binary(name, isa, dy, x, out, 0, n, False)
+        else:
+            count(data, PATH_STRIDED)
+            for i in range(n):
+                store(out, i * so, vector32.binary(name, load(dy, i * sd, zero), load(x, i * sx, zero)))
         fpenv.leave(env)
 
     return _compile(loop, parallel, cache)

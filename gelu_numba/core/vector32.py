@@ -1,0 +1,396 @@
+"""The float32 kernels on the CPU: one algorithm per formula, emitted as
+AVX-512 and as scalar code with the same bits.
+
+Every kernel computes in float64 lanes, x widened exactly, and rounds once
+to float32 at the end.  The value before that rounding is within 2^-31 of
+the exact result (polynomial fits; float64 rounding adds about 2^-50), so
+each result is correctly rounded but where the exact value lies within
+2^-8 ulp of a rounding boundary, and monotone wherever f is, the minimum
+included, with no region of its own.
+
+Shared steps::
+
+    t  = min(|x|, t_max)                 (t_max: 15, 12, 70 by form; beyond
+                                          it the results are saturated)
+    exp(a), a <= 0: k = round(a log2 e); r = a - k ln2 (two FMAs, ln2 in two
+         parts); e^r a degree-7 polynomial; 2^k added to the exponent bits
+         (no vscalefpd: its rounding is not plain IEEE arithmetic)
+
+Exact GELU (x Phi(x)), E = exp(-t^2/2), t^2 exact::
+
+    i  = (bits(t + 1) >> 50) & 15: the exponent and two mantissa bits of
+         t + 1, pieces of [0, 15) a quarter wide near 0, two wide near 15
+    s  = t - MIDDLE[i]
+    f   = (x for x >= 0, else 0) - t E N_i(s)        N_i ~ exp(t^2/2) Phi(-t)
+    f'  = q for x < 0, else 1 - q,  q = E (t - t_min) V_i(s)
+    f'' = E (2 - t^2) / sqrt(2 pi)
+
+N_i and V_i are degree-7 polynomials whose coefficients come from a
+16-entry table each (``tables32.py``): on AVX-512 every coefficient is one
+``vpermi2pd``, in the scalar emission one load.  V takes the zero of f' at
+the minimum out exactly, so f' keeps its relative accuracy where it
+vanishes.
+
+tanh and sigmoid forms (x sigma(w), w = x (b + a x^2) or 1.702 x),
+E = exp(-|w|), D = 1 + E, R = 1/D (``Lanes.reciprocal``)::
+
+    f   = x E R (x < 0)  or  x R
+    f'  = E (D + x w') R^2 (x < 0)  or  (D + E x w') R^2
+    f'' = E [A D - B (1 - E)] R^3,  A = 2 w' + t w'',  B = t w'^2
+
+and every backward is dy f', with f' = -0.0 for x <= -t_max (the saturation
+of every other target).
+
+NaN: a NaN x is returned unchanged (payload and sign: selected in float32)
+and replaced by 0 before any arithmetic, so no lane raises "invalid"; a NaN
+dy propagates through the product.  No lane underflows in float64; the
+narrowing raises "underflow" only for a result that is tiny and inexact.
+"""
+
+import functools
+import os
+import warnings
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from . import coefficients as C
+from . import tables32 as T
+from .simd import (
+    AVX2,
+    AVX512,
+    BLOCK,
+    F32,
+    I64,
+    SCALAR,
+    WIDTH,
+    Lanes,
+    block_mask,
+    halves,
+    is_nan,
+    join,
+    load_block,
+    prefer_wide_vectors,
+    splat_block,
+    store_block,
+)
+
+#: The kernels computed here, for float32 on the CPU: every one.
+FORMS = ("gelu", "gelu_tanh", "gelu_sigmoid")
+UNARY = tuple(f + suffix for f in FORMS for suffix in ("", "_grad", "_grad2"))
+BINARY = tuple(f + "_backward" for f in FORMS)
+KERNELS = UNARY + BINARY
+
+#: |x| from which each form's results are saturated (f = x or -0.0, f' = 1
+#: or -0.0, f'' = -0.0), as on every other target; t is clamped below it.
+T_MAX = {"gelu": T.T_SATURATE, "gelu_tanh": C.GELU_TANH_F32.t_max, "gelu_sigmoid": C.GELU_SIGMOID_F32.t_max}
+_X = C.COMMON_X32  # the float64 values of the forms' constants
+
+#: Forces a variant narrower than the CPU's ("scalar"); part of the cache key.
+ENVIRONMENT = "GELU_NUMBA_SIMD"
+VARIANTS = (AVX512, AVX2, SCALAR)
+
+
+# -- the algorithm ---------------------------------------------------------------
+
+
+def _exp(L, a):
+    """exp(a) for -205 < a <= 0 (a normal result)."""
+    magic = L.const(1.5 * 2.0**52)  # k lands in the low bits of kd
+    kd = L.fma(a, L.const(T.LOG2E), magic)
+    k = L.sub(kd, magic)
+    r = L.fma(k, L.const(-T.LN2[0]), a)
+    r = L.fma(k, L.const(-T.LN2[1]), r)
+    p = L.horner(r, [L.const(c) for c in T.EXP])
+    # 2^k: k << 52 added to the exponent field (k >= -296: the sum is normal)
+    return L.from_bits(L.int_add(L.bits(p), L.shift_left(L.bits(kd), 52)))
+
+
+def _piece(L, t, table):
+    """table's polynomial of t's piece, at s = t - its middle."""
+    i = L.shift_right(L.bits(L.add(t, L.const(1.0))), 50)
+    s = L.sub(t, L.lookup(T.MIDDLE, i))
+    return L.horner(s, [L.lookup(row, i) for row in table])
+
+
+def _form(kind):
+    for form in sorted(FORMS, key=len, reverse=True):
+        if kind.startswith(form):
+            return form, kind[len(form):]
+    raise ValueError(kind)
+
+
+def _compute(L, kind, x, dy=None):
+    """Kernel `kind` at x (float64 lanes, NaN-free), dy for the backward."""
+    form, what = _form(kind)
+    t_max = T_MAX[form]
+    # Saturated lanes compute at 0 and select -0.0 after: LLVM may narrow
+    # before it selects, and a tiny value narrowed to -0.0 would raise
+    # "underflow" for an exact result (f(-inf) = -0.0).
+    if what == "_grad2":
+        saturated = L.less_equal(L.const(t_max), L.abs(x))
+    else:
+        saturated = L.less_equal(x, L.const(-t_max))
+    x = L.select(saturated, L.const(0.0), x)
+    t = L.min(L.abs(x), L.const(T.T_CLAMP if form == "gelu" else t_max))
+    negative = L.less(x, L.const(0.0))
+    if form == "gelu":
+        m = _exact(L, what, x, t, negative)
+    else:
+        m = _sigma(L, form, what, x, t, negative)
+    m = L.select(saturated, L.const(-0.0), m)
+    if what != "_backward":
+        return m
+    return L.mul(dy, m)
+
+
+def _exact(L, what, x, t, negative):
+    """x Phi(x): f, f' (also for the backward) or f''."""
+    tt = L.mul(t, t)  # exact: t has 24 significant bits
+    e = _exp(L, L.mul(tt, L.const(-0.5)))
+    if what == "_grad2":
+        return L.mul(L.mul(e, L.const(T.INV_SQRT_2PI)), L.sub(L.const(2.0), tt))
+    if what == "":
+        n = _piece(L, t, T.N_TABLE)
+        base = L.select(negative, L.const(0.0), x)  # -0.0 stays -0.0
+        return L.sub(base, L.mul(L.mul(t, n), e))
+    v = _piece(L, t, T.V_TABLE)
+    d = L.sub(L.sub(t, L.const(T.T_MIN[0])), L.const(T.T_MIN[1]))
+    q = L.mul(L.mul(d, v), e)  # f'(-t)
+    return L.select(negative, q, L.sub(L.const(1.0), q))
+
+
+def _sigma(L, form, what, x, t, negative):
+    """x sigma(w): f, f' (also for the backward) or f''."""
+    if form == "gelu_tanh":
+        tt = L.mul(t, t)  # exact
+        w = L.mul(t, L.fma(tt, L.const(_X.tanh_a[0]), L.const(_X.tanh_b[0])))  # |w|
+        wp = L.fma(tt, L.const(_X.tanh_a3[0]), L.const(_X.tanh_b[0]))  # w'
+    else:
+        w = L.mul(t, L.const(_X.sigmoid_a[0]))
+        wp = L.const(_X.sigmoid_a[0])
+    e = _exp(L, L.sub(L.const(0.0), w))
+    d = L.add(L.const(1.0), e)
+    r = L.reciprocal(d)
+    xc = L.select(negative, L.sub(L.const(0.0), t), x)  # x, clamped on the left
+    if what == "":
+        return L.mul(L.select(negative, L.mul(xc, e), xc), r)
+    if what == "_grad2":
+        if form == "gelu_tanh":  # 2 w' + t w'' = 2b + 12a t^2
+            a = L.fma(tt, L.const(12.0 * _X.tanh_a[0]), L.const(2.0 * _X.tanh_b[0]))
+        else:
+            a = L.const(2.0 * _X.sigmoid_a[0])
+        b = L.mul(t, L.mul(wp, wp))
+        n = L.sub(L.mul(a, d), L.mul(b, L.sub(L.const(1.0), e)))
+        return L.mul(L.mul(L.mul(e, n), r), L.mul(r, r))
+    xg = L.select(negative, xc, t)  # x clamped on both sides: f'(inf) = 1
+    xw = L.mul(xg, wp)
+    n = L.select(negative, L.mul(e, L.add(d, xw)), L.fma(e, xw, d))
+    return L.mul(L.mul(n, r), r)
+
+
+def _kernel(builder, kind, isa, x32, dy32=None):
+    """The float32 results for the float32 lanes x32 (16 for AVX-512, 8 for
+    AVX2, one for the scalar emission)."""
+    nan = is_nan(builder, x32)
+    zero = ir.Constant(x32.type, None)
+    xs = builder.select(nan, zero, x32)
+    if isa != SCALAR:
+        parts = []
+        dys = halves(builder, dy32) if dy32 is not None else (None, None)
+        for half, dy_half in zip(halves(builder, xs), dys):
+            L = Lanes(builder, WIDTH[isa], isa)
+            dy = L.widen(dy_half) if dy_half is not None else None
+            parts.append(L.narrow(_compute(L, kind, L.widen(half), dy)))
+        y = join(builder, *parts)
+    else:
+        L = Lanes(builder, 1, SCALAR)
+        dy = L.widen(dy32) if dy32 is not None else None
+        y = L.narrow(_compute(L, kind, L.widen(xs), dy))
+    return builder.select(nan, x32, y)
+
+
+# -- which variant this process compiles -------------------------------------------
+
+
+def _target_vectors():
+    """What the CPU Numba compiles for (NUMBA_CPU_NAME/NUMBA_CPU_FEATURES,
+    else the host) does with a 16-float fused multiply-add, compiled to
+    assembly for Numba's target machine and read: "avx512" (zmm registers),
+    "avx2" (ymm and a packed FMA) or "scalar".  Nothing that needs AVX-512
+    or AVX2 is compiled to find out: an x86 intrinsic compiled for a CPU
+    without it aborts the process inside LLVM."""
+    from llvmlite import binding as llvm
+    from numba.core.registry import cpu_target
+
+    try:
+        tm = cpu_target.target_context.codegen()._tm
+    except Exception:  # noqa: BLE001 (a Numba without it: stay safe)
+        return SCALAR
+    module = llvm.parse_assembly(
+        "declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>)\n"
+        "define <16 x float> @probe(<16 x float> %a, <16 x float> %b, <16 x float> %c) {\n"
+        "  %d = call <16 x float> @llvm.fma.v16f32(<16 x float> %a, <16 x float> %b, <16 x float> %c)\n"
+        "  ret <16 x float> %d\n}\n"
+    )
+    asm = tm.emit_assembly(module)
+    if "zmm" in asm:
+        return AVX512
+    if "ymm" in asm and "vfmadd" in asm:
+        return AVX2
+    return SCALAR
+
+
+@functools.cache
+def variant():
+    """The variant of the float32 loops in this process: the widest of
+    "avx512", "avx2" (with FMA) and "scalar" that the target CPU has;
+    GELU_NUMBA_SIMD names a narrower one (a wider one than the CPU has is
+    refused, with a warning)."""
+    wanted = os.environ.get(ENVIRONMENT, "").strip().lower()
+    best = _target_vectors()
+    if not wanted:
+        return best
+    if wanted not in VARIANTS:
+        warnings.warn(f"gelu_numba: {ENVIRONMENT}={wanted!r} is not one of {', '.join(VARIANTS)}; using {best}",
+                      RuntimeWarning, stacklevel=2)
+        return best
+    if VARIANTS.index(wanted) < VARIANTS.index(best):
+        warnings.warn(f"gelu_numba: {ENVIRONMENT}={wanted} but the CPU Numba compiles for has no {wanted}; "
+                      f"using {best}", RuntimeWarning, stacklevel=2)
+        return best
+    return wanted
+
+
+def _literal(value):
+    """A compile-time string's value, or None (Numba types a call without
+    literals first, then retries with them)."""
+    return value.literal_value if isinstance(value, types.StringLiteral) else None
+
+
+def _check(kind, isa, kinds):
+    if kind not in kinds:
+        raise ValueError(f"no float32 vector kernel {kind!r}")
+    if isa not in VARIANTS:
+        raise ValueError(f"unknown variant {isa!r}")
+    if isa != SCALAR and VARIANTS.index(isa) < VARIANTS.index(_target_vectors()):
+        # never reaches LLVM: an x86 intrinsic for a CPU without it aborts the process
+        raise RuntimeError(f"{isa} loops requested for a CPU without {isa}")
+
+
+# -- the loops over [lo, hi) of unit-stride arrays -----------------------------------
+
+
+def _element(builder, pointer, index):
+    """The address of float32 element `index` of `pointer` (a pointer or an
+    address as an integer)."""
+    if isinstance(pointer.type, ir.IntType):
+        pointer = builder.inttoptr(pointer, ir.IntType(8).as_pointer())
+    return builder.gep(pointer, [builder.mul(index, ir.Constant(I64, 4))])
+
+
+def _emit_range(builder, isa, lo, hi, body):
+    """Call body(index, mask) for blocks covering [lo, hi): whole blocks
+    (16 elements on AVX-512, 8 on AVX2) with no mask, then the remainder
+    under a mask; or body(index, None) per element (scalar)."""
+    prefer_wide_vectors(builder.function)
+    if isa == SCALAR:
+        with cgutils.for_range_slice(builder, lo, hi, ir.Constant(I64, 1), inc=True) as (index, _):
+            body(index, None)
+        return
+    step = ir.Constant(I64, BLOCK[isa])
+    count = builder.sub(hi, lo)
+    full = builder.udiv(count, step)
+    with cgutils.for_range(builder, full) as loop:
+        body(builder.add(lo, builder.mul(loop.index, step)), None)
+    rest = builder.sub(count, builder.mul(full, step))
+    with builder.if_then(builder.icmp_signed(">", rest, ir.Constant(I64, 0)), likely=False):
+        body(builder.add(lo, builder.mul(full, step)), block_mask(builder, rest, BLOCK[isa]))
+
+
+@intrinsic
+def run_unary(typingctx, kind, isa, x, out, lo, hi):
+    """out[i] = kind(x[i]) for i in [lo, hi), float32, unit stride
+    (x and out are the arrays' base addresses)."""
+    kind_, isa_ = _literal(kind), _literal(isa)
+    if kind_ is None or isa_ is None:
+        return None
+    _check(kind_, isa_, UNARY)
+
+    def codegen(context, builder, sig, args):
+        _, _, xp, op, lo, hi = args
+
+        def body(i, mask):
+            if isa_ == SCALAR:
+                xv = builder.load(builder.bitcast(_element(builder, xp, i), F32.as_pointer()))
+                builder.store(_kernel(builder, kind_, isa_, xv), builder.bitcast(_element(builder, op, i), F32.as_pointer()))
+            else:
+                xv = load_block(builder, _element(builder, xp, i), BLOCK[isa_], mask)
+                store_block(builder, _element(builder, op, i), _kernel(builder, kind_, isa_, xv), mask)
+
+        _emit_range(builder, isa_, lo, hi, body)
+        return context.get_dummy_value()
+
+    return types.none(kind, isa, x, out, types.intp, types.intp), codegen
+
+
+@intrinsic
+def run_binary(typingctx, kind, isa, dy, x, out, lo, hi, broadcast):
+    """out[i] = kind(dy[i], x[i]) for i in [lo, hi), float32, unit stride;
+    dy[0] for every i when `broadcast` (a compile-time bool)."""
+    kind_, isa_ = _literal(kind), _literal(isa)
+    if kind_ is None or isa_ is None or not isinstance(broadcast, types.BooleanLiteral):
+        return None
+    _check(kind_, isa_, BINARY)
+    bcast = broadcast.literal_value
+
+    def codegen(context, builder, sig, args):
+        _, _, dyp, xp, op, lo, hi, _ = args
+        g = builder.load(builder.bitcast(_element(builder, dyp, ir.Constant(I64, 0)), F32.as_pointer())) if bcast else None
+
+        def body(i, mask):
+            if isa_ == SCALAR:
+                xv = builder.load(builder.bitcast(_element(builder, xp, i), F32.as_pointer()))
+                dv = g if bcast else builder.load(builder.bitcast(_element(builder, dyp, i), F32.as_pointer()))
+                builder.store(_kernel(builder, kind_, isa_, xv, dv), builder.bitcast(_element(builder, op, i), F32.as_pointer()))
+            else:
+                n = BLOCK[isa_]
+                xv = load_block(builder, _element(builder, xp, i), n, mask)
+                dv = splat_block(builder, g, n) if bcast else load_block(builder, _element(builder, dyp, i), n, mask)
+                store_block(builder, _element(builder, op, i), _kernel(builder, kind_, isa_, xv, dv), mask)
+
+        _emit_range(builder, isa_, lo, hi, body)
+        return context.get_dummy_value()
+
+    return types.none(kind, isa, dy, x, out, types.intp, types.intp, broadcast), codegen
+
+
+# -- one element: the scalar emission, for strided loops and users' own code ----------
+
+
+@intrinsic
+def unary(typingctx, kind, x):
+    """kind(x) for one float32, by the scalar emission."""
+    kind_ = _literal(kind)
+    if kind_ not in UNARY or x != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return _kernel(builder, kind_, SCALAR, args[1])
+
+    return types.float32(kind, x), codegen
+
+
+@intrinsic
+def binary(typingctx, kind, dy, x):
+    """kind(dy, x) for one float32 pair, by the scalar emission."""
+    kind_ = _literal(kind)
+    if kind_ not in BINARY or x != types.float32 or dy != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return _kernel(builder, kind_, SCALAR, args[2], args[1])
+
+    return types.float32(kind, dy, x), codegen

@@ -1,0 +1,99 @@
+"""Count the instructions of the float32 loops' body, per 16 lanes.
+
+    python tools/count_instructions.py [--variant avx512|scalar] [--json]
+
+Each kernel's unit-stride loop (``gelu_numba.core.vector32.run_unary`` /
+``run_binary``) is compiled on its own for the CPU Numba targets
+(NUMBA_CPU_NAME / NUMBA_CPU_FEATURES, else this machine), and its assembly
+read: the loop body is the largest basic block that jumps back to itself,
+and every instruction in it is counted, loads and stores included (the
+remainder's masked block is not in it).  An AVX-512 body handles 16
+elements; a scalar body handles what LLVM made of it (its count is
+reported per 16 elements, from the body's element count when LLVM
+vectorised it, which this reads from its stride).  A static count: it says
+what the loop asks of the CPU, not how fast the CPU does it.
+"""
+
+import argparse
+import collections
+import json
+import pathlib
+import re
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LABEL = re.compile(r"^(\.LBB\d+_\d+):")
+JUMP = re.compile(r"^\s+j\w+\s+(\.LBB\d+_\d+)")
+
+
+def loop_body(asm):
+    """The instructions of the largest block that branches to its own label."""
+    blocks, label, lines = {}, None, []
+    for line in asm.splitlines():
+        m = LABEL.match(line)
+        if m:
+            if label:
+                blocks[label] = lines
+            label, lines = m.group(1), []
+            continue
+        s = line.strip()
+        if label and s and not s.startswith((".", "#")):
+            lines.append(s.split("#")[0].strip())
+    if label:
+        blocks[label] = lines
+    loops = [body for name, body in blocks.items() if body and JUMP.match("\t" + body[-1])
+             and JUMP.match("\t" + body[-1]).group(1) == name]
+    return max(loops, key=len) if loops else []
+
+
+def compile_loop(name, variant):
+    import numpy as np
+    from numba import njit
+
+    from gelu_numba.core import vector32 as V
+
+    if name in V.UNARY:
+        @njit
+        def loop(x, out):
+            V.run_unary(name, variant, x.ctypes.data, out.ctypes.data, 0, x.size)
+        x = np.ones(64, np.float32)
+        loop(x, np.empty_like(x))
+    else:
+        @njit
+        def loop(x, out):
+            V.run_binary(name, variant, x.ctypes.data, x.ctypes.data, out.ctypes.data, 0, x.size, False)
+        x = np.ones(64, np.float32)
+        loop(x, np.empty_like(x))
+    return next(iter(loop.inspect_asm().values()))
+
+
+def count(name, variant):
+    body = loop_body(compile_loop(name, variant))
+    mnemonics = collections.Counter(line.split()[0] for line in body)
+    return {"instructions": len(body), "mnemonics": dict(mnemonics.most_common())}
+
+
+def main(argv=None):
+    from gelu_numba.core import vector32 as V
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", choices=V.VARIANTS, default=None, help="default: this process's (vector32.variant())")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    variant = args.variant or V.variant()
+    rows = {name: count(name, variant) for name in V.KERNELS}
+    if args.json:
+        print(json.dumps({"variant": variant, "kernels": rows}, indent=1))
+        return
+    print(f"instructions in the loop body per 16 float32 elements ({variant}):")
+    for name, row in rows.items():
+        m = row["mnemonics"]
+        perms = sum(v for k, v in m.items() if k.startswith("vperm"))
+        fp = sum(v for k, v in m.items() if re.match(r"v(fn?m(add|sub)|add|sub|mul|min|max|div|cvt)\w*p[sd]", k))
+        print(f"  {name:22s} {row['instructions']:4d}   (permutes {perms}, float arithmetic {fp})")
+
+
+if __name__ == "__main__":
+    main()
