@@ -263,11 +263,9 @@ def cpu_float32(x):
 
 
 def cpu_float32_kernel(name, *args):
-    """Kernel `name` of ``vector32`` at float32 args, by its scalar emission
-    (compiled CPU code only; Python: the ufunc, the same bits)."""
-    from .build import ufunc
-
-    return ufunc(name)(*args)[()]
+    """Kernel `name` of ``vector32`` at float32 args, by its scalar emission:
+    compiled CPU code only (Python never asks: cpu_float32 is False there)."""
+    raise TypeError(f"{name}: the CPU's float32 algorithm runs in compiled code only")
 
 
 def _is_float(t):

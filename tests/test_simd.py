@@ -1,0 +1,198 @@
+"""The explicit-SIMD float32 loops (gelu_numba.core.vector32): remainders,
+alignment, memory they must not touch, and how the variant is chosen.
+
+Whatever can crash or abort runs in a subprocess with a timeout.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import llvmlite.binding as llvm
+import numpy as np
+import pytest
+
+import gelu_numba as gn
+import gelu_numba.parallel as gp
+
+from _kernels import ALL, BINARY
+
+PACKAGE_PARENT = str(pathlib.Path(gn.__file__).resolve().parents[1])
+X86 = llvm.get_process_triple().startswith("x86_64")
+HOST = llvm.get_host_cpu_features()
+CAN_RUN_AVX2 = X86 and all(HOST.get(f) for f in ("avx", "avx2", "fma"))
+
+
+def _python(code, timeout=300, **env):
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "GELU_NUMBA_SIMD")}
+    full["PYTHONPATH"] = os.pathsep.join([PACKAGE_PARENT, full.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    full.update(env)
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                       timeout=timeout, env=full)
+    return r.returncode, r.stdout, r.stderr
+
+
+def _bits(a):
+    return np.ascontiguousarray(a).view(f"u{a.itemsize}")
+
+
+def _data(n, seed=7):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 3, n).astype(np.float32)
+    x[::5] = rng.integers(0, 2**32, x[::5].size, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    x[3::11] = -rng.uniform(5, 16, x[3::11].size)
+    return x
+
+
+@pytest.mark.parametrize("module", [gn, gp], ids=["serial", "parallel"])
+@pytest.mark.parametrize("name", ALL)
+def test_every_length_and_offset_gives_the_same_bits(name, module):
+    """Lengths 0..40 (whole blocks and every remainder) at offsets 0..3
+    elements from the allocation (no alignment beyond the element's), in
+    place and not: each element's bits are those of the same x in one long
+    call."""
+    f = getattr(module, name)
+    base = _data(4096 + 64)
+    dy_base = _data(base.size, seed=8)
+    with np.errstate(all="ignore"):
+        whole = f(dy_base, base) if name in BINARY else f(base)
+        for offset in range(4):
+            for n in range(41):
+                x = base[offset:offset + n]
+                args = (dy_base[offset:offset + n], x) if name in BINARY else (x,)
+                expected = _bits(whole[offset:offset + n])
+                assert np.array_equal(_bits(f(*args)), expected), (name, offset, n)
+                y = x.copy()
+                inplace = (args[0].copy(), y) if name in BINARY else (y,)
+                f(*inplace, out=y)
+                assert np.array_equal(_bits(y), expected), (name, offset, n, "in place")
+        if name in BINARY:  # a broadcast dy takes its own path, with remainders too
+            g = np.float32(-1.75)
+            full = f(np.full_like(base, g), base)
+            for n in range(41):
+                assert np.array_equal(_bits(f(g, base[1:1 + n])), _bits(full[1:1 + n])), (name, n, "broadcast")
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh_grad", "gelu_backward"])
+def test_the_remainder_writes_nothing_past_the_end(name):
+    f = getattr(gn, name)
+    for n in range(1, 34):
+        buf = np.full(n + 16, np.float32(1234.5))
+        x = _data(n)
+        with np.errstate(all="ignore"):
+            f(*((x, x) if name in BINARY else (x,)), out=buf[:n])
+        assert np.all(buf[n:] == np.float32(1234.5)), (name, n)
+
+
+def test_the_remainder_reads_nothing_past_the_end():
+    """Arrays that end where an unreadable page begins: a load of one lane
+    too many faults (a crash in the subprocess, not a wrong number)."""
+    code = """
+        import ctypes, mmap, sys
+        import numpy as np
+        import gelu_numba as gn, gelu_numba.parallel as gp
+
+        page = mmap.PAGESIZE
+        libc = ctypes.CDLL(None, use_errno=True)
+        def guarded():
+            m = mmap.mmap(-1, 2 * page)
+            addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+            assert libc.mprotect(ctypes.c_void_p(addr + page), ctypes.c_size_t(page), 0) == 0  # PROT_NONE
+            return m, np.frombuffer(m, np.float32, count=page // 4)
+        keep = []
+        for name in ("gelu", "gelu_sigmoid_grad2", "gelu_backward"):
+            for module in (gn, gp):
+                f = getattr(module, name)
+                for n in list(range(1, 34)) + [1000, 1021]:
+                    (m1, a), (m2, b), (m3, c) = guarded(), guarded(), guarded()
+                    keep += [m1, m2, m3]
+                    x, dy, out = a[-n:], b[-n:], c[-n:]
+                    x[:] = np.linspace(-3, 3, n, dtype=np.float32)
+                    dy[:] = 1
+                    f(dy, x, out=out) if name == "gelu_backward" else f(x, out=out)
+                    assert np.isfinite(out).all()
+        print("ok")
+    """
+    code_, out, err = _python(code)
+    assert code_ == 0 and "ok" in out, f"exit {code_}: {err[-2000:]}"
+
+
+@pytest.mark.skipif(not X86, reason="the variants are x86-64's")
+def test_the_variant_follows_the_cpu_numba_compiles_for():
+    code = """
+        import warnings
+        import numpy as np
+        from gelu_numba.core import vector32
+        import gelu_numba as gn
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            v = vector32.variant()
+        y = gn.gelu(np.linspace(-3, 3, 37, dtype=np.float32))
+        print(v, len(w), bool(np.isfinite(y).all()))
+    """
+    cases = [
+        ({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": ""}, "avx2 0"),
+        ({"NUMBA_CPU_NAME": "x86-64", "NUMBA_CPU_FEATURES": ""}, "scalar 0"),
+        # a wider variant than the CPU has is refused before anything compiles
+        ({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "", "GELU_NUMBA_SIMD": "avx512"}, "avx2 1"),
+        ({"NUMBA_CPU_NAME": "x86-64", "NUMBA_CPU_FEATURES": "", "GELU_NUMBA_SIMD": "avx2"}, "scalar 1"),
+        ({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "", "GELU_NUMBA_SIMD": "scalar"}, "scalar 0"),
+        ({"GELU_NUMBA_SIMD": "fastest"}, None),
+    ]
+    for env, expected in cases:
+        needs_run = env.get("NUMBA_CPU_NAME") != "haswell" or CAN_RUN_AVX2
+        if not needs_run:
+            continue
+        code_, out, err = _python(code, **env)
+        assert code_ == 0, f"{env}: exit {code_}: {err[-2000:]}"
+        variant, warned, finite = out.split()
+        assert finite == "True"
+        if expected is None:  # not a variant: a warning, and the CPU's own
+            assert warned == "1", (env, out)
+        else:
+            assert f"{variant} {warned}" == expected, (env, out, err)
+
+
+@pytest.mark.skipif(not X86, reason="the variants are x86-64's")
+def test_a_wider_variant_is_never_compiled():
+    """Asking the loop intrinsic for AVX-512 code on an AVX2 target raises a
+    Python error at compile time; it never reaches LLVM (which would abort)."""
+    code = """
+        import numpy as np
+        from numba import njit
+        from gelu_numba.core import vector32
+        @njit
+        def run(x, out):
+            vector32.run_unary("gelu", "avx512", x.ctypes.data, out.ctypes.data, 0, x.size)
+        try:
+            run(np.ones(4, np.float32), np.ones(4, np.float32))
+        except Exception as exc:
+            print("refused", "AVX-512" in str(exc) or "avx512" in str(exc))
+    """
+    code_, out, err = _python(code, NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="")
+    assert code_ == 0, f"exit {code_}: {err[-2000:]}"
+    assert "refused True" in out, out
+
+
+def test_the_variant_is_part_of_the_cache_key(tmp_path):
+    """A process that forces another variant compiles its float32 loop
+    instead of loading the other variant's from the shared cache."""
+    code = """
+        import gelu_numba as gn
+        from gelu_numba.core import loops, vector32
+        gn.gelu  # builds both loops of the serial ufunc
+        print(vector32.variant(), *loops.LOADED_FROM_CACHE)
+    """
+    env = {"NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [_python(code, **env), _python(code, GELU_NUMBA_SIMD="scalar", **env),
+            _python(code, GELU_NUMBA_SIMD="scalar", **env), _python(code, **env)]
+    for code_, out, err in runs:
+        assert code_ == 0, err[-2000:]
+    first, scalar, scalar_again, first_again = (r[1].split() for r in runs)
+    assert first[1:] == ["0", "2"], first  # [loaded, compiled]
+    if first[0] != "scalar":
+        assert scalar[1:] == ["1", "1"], scalar  # float64 loaded; float32 compiled anew
+    assert scalar_again[1:] == ["2", "0"] and first_again[1:] == ["2", "0"], (scalar_again, first_again)
