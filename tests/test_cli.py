@@ -162,17 +162,6 @@ def test_accuracy_same_precision_is_float32_only(capsys):
     assert rows[0]["max_ulp"] <= 2.0
 
 
-def test_accuracy_native_measures_the_float32_native_kernels(capsys):
-    """--target native runs the experimental float32-in-float32 kernels:
-    float32 only, and their error is not the CPU kernels' 0.5 ulp (the
-    tanh form measured 1.44 ulp on this sample)."""
-    status, out, _ = run(capsys, "accuracy", "--target", "native", "--kernel", "gelu_tanh", "--json")
-    rows = json.loads(out)["accuracy"]
-    assert [(r["kernel"], r["dtype"]) for r in rows] == [("gelu_tanh", "float32")]
-    assert 0.51 < rows[0]["max_ulp"] <= 2.0
-    assert status == 0
-
-
 def test_accuracy_exits_1_when_the_contract_breaks(capsys, monkeypatch):
     monkeypatch.setattr(acc_module, "max_ulp_error",
                         lambda name, dtype, **kw: acc_module.Worst(name, dtype, 3.5, -7.0, 10))

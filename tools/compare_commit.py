@@ -2,14 +2,15 @@
 
     python tools/compare_commit.py [--commit 6172367] [--n 1048576] [--data normal|tail]
                                    [--dtype float32,float64] [--kernels gelu,...]
-                                   [--target parallel|cpu] [--new-target native] [--json FILE]
+                                   [--target parallel|cpu] [--new-target TARGET] [--json FILE]
 
 The earlier commit's ``gelu_numba/`` is extracted with ``git archive`` into a
 temporary directory under another package name and imported beside the
 working tree's, so both run in one process on the same arrays, interleaved
 (``gelu_numba.tools.bench``'s rounds, the best of each), with ``out=``: by default the parallel
-ufuncs of both; ``--target cpu --new-target native`` sets the serial
-ufuncs of the commit against the experimental float32 NATIVE policy.
+ufuncs of both; ``--new-target`` sets another target of the working tree
+against the commit's (``cpu``: serial).  Run it with ``NUMBA_CPU_NAME`` and
+``NUMBA_CPU_FEATURES`` set to compare both as compiled for another CPU.
 """
 
 import argparse
@@ -54,8 +55,7 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--target", default="parallel", choices=("parallel", "cpu"),
                    help="the target of both sides (cpu: serial)")
-    p.add_argument("--new-target", help="the working tree's target, if not --target "
-                   "(e.g. native: the experimental float32 policy, serial)")
+    p.add_argument("--new-target", help="the working tree's target, if not --target")
     p.add_argument("--json")
     a = p.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="gelu_base_")
@@ -82,8 +82,6 @@ def _compare(a, base):
             if name not in base.NAMES:
                 continue
             new_target = a.new_target or a.target
-            if new_target == "native" and dtype != "float32":
-                continue
             fs = {"new": _build.ufunc(name, new_target), "old": base.ufunc(name, a.target)}
             args = (dy, x) if name in _build.BINARY else (x,)
             best = bench._interleaved({k: functools.partial(f, *args, out=out) for k, f in fs.items()},

@@ -18,16 +18,14 @@ from .names import BINARY, NAMES, UNARY  # noqa: F401 (re-exported)
 #: first, so that float32 input is not promoted.
 DTYPES = (np.float32, np.float64)
 
-#: Targets: the two public ones; the CPU build of the same-precision
-#: policy (float32 computed in float32, as on CUDA), kept for verification;
-#: and the experimental NATIVE float32 policy (serial, not public: it does
-#: not meet the 2-ulp contract yet, see fp.NATIVE).
-TARGETS = ("cpu", "parallel", "same-precision", "native")
+#: Targets: the two public ones, and the CPU build of the same-precision
+#: policy (float32 computed in float32, as on CUDA), kept for verification.
+TARGETS = ("cpu", "parallel", "same-precision")
 
 
 def explicit_kernel(name, policy32, common32):
     """Kernel `name` with float32 computed under `policy32` with the constants
-    `common32` (float64 as on the CPU: DW)."""
+    `common32` (float64 under DW)."""
     from . import coefficients as C
     from . import formulas as S
     from .fp import DW, pick
@@ -70,23 +68,13 @@ def same_precision_kernel(name):
     return explicit_kernel(name, DW, C.COMMON_F32)
 
 
-def native_kernel(name):
-    """Kernel `name` with float32 computed in float32, plain arithmetic but
-    for the critical steps (the NATIVE policy; experimental: see fp)."""
-    from . import coefficients as C
-    from .fp import NATIVE
-
-    return explicit_kernel(name, NATIVE, C.COMMON_N32)
-
-
 @functools.cache
 def ufunc(name, target="cpu"):
     """The np.ufunc for kernel `name` on `target` ('cpu' or 'parallel').
 
     'same-precision' builds the serial CPU ufunc with float32 computed in
     float32 double-word arithmetic, the policy of the CUDA kernels, so that
-    their arithmetic can be verified on the CPU; 'native' the serial CPU ufunc
-    with float32 under the experimental NATIVE policy.
+    their arithmetic can be verified on the CPU.
     """
     if name not in NAMES:
         raise AttributeError(name)
@@ -98,8 +86,6 @@ def ufunc(name, target="cpu"):
 
     if target == "same-precision":
         kernel, cache = same_precision_kernel(name), False
-    elif target == "native":
-        kernel, cache = native_kernel(name), False
     else:
         kernel, cache = getattr(_scalar, name), True
     arity = 2 if name in BINARY else 1

@@ -88,7 +88,7 @@ def numba_cuda():
 
         from . import fp as _fp
 
-        _fp.register_primitives(overload, intrinsic, extended_float32=False)
+        _fp.register_primitives(overload, intrinsic)
         for fn in (*_fp.JITABLE, _same, _half_to_single):
             register_jitable(fn)
     return cuda

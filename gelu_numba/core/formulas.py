@@ -26,12 +26,9 @@ sigmoid  A = 2 w' + t w'' (2b + 12a t^2, or 2 * 1.702), B = t w'^2;
          cancellation beyond what the error scale, 2 phi or 2 sigma' w',
          allows), with exp's argument split exactly and 2^k applied last.
 
-These "tail formulas" are exact everywhere; how they are evaluated depends
-on the precision policy of the target (see ``fp``):
-
-EXT (float32 on the CPU, computed in float64): the tail formula for all
-x, plain arithmetic.  float64 rounding noise is 2^-29 of a float32 ulp, so
-the result is correctly rounded but for rare double roundings, and monotone.
+These "tail formulas" are exact everywhere.  float32 on the CPU has an
+algorithm of its own (``vector32``: the kernels below hand float32 to it in
+CPU code); what follows is how every other target evaluates them:
 
 DW, same precision (float64; float32 on CUDA): the tail formulas for all
 x but around the minimum, evaluated in double word (the argument of exp
@@ -52,21 +49,7 @@ time.  The tail formula serves zero as well (0.8 ulp there in float64
 against 0.55), and region B needs no double word: d^2 S(d) is small next
 to f_min.
 
-NATIVE (experimental, float32 in float32 on the CPU): the tail formula for
-all x but region B, with the COMMON_N32 table (M fitted down to t = 0);
-plain float32 arithmetic except where marked critical (exactly split t^2
-and w, exp in double word or as 2^k (1 + r_hi + q_lo), M in double word
-with the last step exact, the last products with the low parts).  It
-vectorises to 16 lanes.  Measured 2 December 2026 (Zen 4): the exact
-forward over all 2^32 float32 inputs is within 2.35 ulp (at -13.04, where
-the result is subnormal) and decreases in places just above x = -0.6,
-where region B ends and the tail formula's noise exceeds f's change per
-step (B would have to reach about -0.3); on every 1031st input the tanh and
-sigmoid forms are within 1.5 ulp, the derivatives up to 5 and 10 ulp (not
-compensated yet).  The exact forward costs 1.12 ns/element serial against
-EXT's 1.29 (Zen 5), so no public target uses it.
-
-Region B is what makes f monotone as computed, under NATIVE and DW alike:
+Region B is what makes f monotone as computed:
 near the minimum f changes by far less than an ulp per step, so a formula
 whose rounding noise is a fraction of an ulp of f would wiggle (DW's tail
 formula, its polynomial tails summed in working precision, leaves a few
@@ -99,8 +82,6 @@ from .fp import (
     exp_dw,
     exp_reduce,
     DW,
-    EXT,
-    NATIVE,
     double_word,
     exact_splits,
     fast_two_sum,
@@ -113,7 +94,6 @@ from .fp import (
     two_prod,
     two_sum,
     policy,
-    widen,
 )
 
 __all__ = list(NAMES)
@@ -213,23 +193,6 @@ def _dw_tail_parts(t, c, value):
 
 
 @jitable
-def _exact_tail_parts(t, c, p):
-    """EXT and NATIVE: exp(-t^2/2) = 2^k (e_hi + e_lo) and N(t) = n_hi + 0.
-
-    N(t) = M(u) / (t + c) with M a polynomial in u - u0, u = (t - c)/(t + c);
-    one reciprocal serves both; plain arithmetic but for exp's argument
-    under NATIVE.
-    """
-    T = type(t)
-    a_hi, a_lo = _minus_half_square(t, p)
-    k, e_hi, e_lo = exp_dw(a_hi, a_lo, c, exact_splits(p))
-    i = T(1) / (t + T(c.tail_c))
-    v = (t - T(c.tail_c)) * i - T(c.tail_u0)  # centred: v = u - u0
-    q, _ = dw_poly2(v, c.tail_n0, c.tail_n1, c.tail_n, False)
-    return k, e_hi, e_lo, q * i, T(0)
-
-
-@jitable
 def _positive_side_scale(k):
     """max(k, -90), for a term 2^k m that is subtracted from x or 1 (x > 0):
     below 2^-90 it cannot change the rounded result, and a subnormal one
@@ -242,49 +205,19 @@ def _positive_side_scale(k):
 
 @jitable
 def _minus_half_square(t, p):
-    """-t^2/2 as (a_hi, a_lo), exact but under EXT (critical: exp(-t^2/2)
-    turns its absolute error into the result's relative error).
+    """-t^2/2 as (a_hi, a_lo), exact (critical: exp(-t^2/2) turns its
+    absolute error into the result's relative error).
 
-    t runs down to 0 (EXT, NATIVE) or to tail_lo (DW): exp(-t^2/2) is 1 to
+    t runs down to tail_lo: exp(-t^2/2) is 1 to
     working precision below the floor of t^2, and a smaller argument would
     underflow in the powers of the exp polynomial (raising the flag for
     gelu_grad of a float32 subnormal, 0.5).
     """
     T = type(t)
-    tq = _tiny_to_zero(t) if p == NATIVE else t
-    h, l = two_prod(tq, tq, exact_splits(p))
+    h, l = two_prod(t, t, exact_splits(p))
     hc = _exp_argument_floor(h)
     l = l if hc == h else T(0)
     return hc * T(-0.5), l * T(-0.5)
-
-
-@jitable
-def _native_tail_parts(t, c):
-    """NATIVE: t Phi(-t) = 2^k (y_hi + y_lo) (1 + q_hi + q_lo), few roundings.
-
-    exp(-t^2/2) = 2^k (1 + q), q = e^r - 1 = r_hi + q_lo: r_hi the exact
-    Cody-Waite reduction, q_lo the rest (r_lo and r^2 P(r)).  w = t/(t + c)
-    as a double word (the division's remainder times 1/(t + c) = (1 - w)/c),
-    u = 2w - 1, and t N(t) = M(u) w = y_hi + y_lo with M's last step and
-    the product exact.
-    """
-    T = type(t)
-    a_hi, a_lo = _minus_half_square(t, NATIVE)
-    k, r_hi, r_lo = exp_reduce(a_hi, a_lo, c)
-    r = r_hi + r_lo
-    q_lo = fma(r * r, poly(r, c.exp), r_lo)  # q = e^r - 1 = r_hi + q_lo
-    s_hi, s_lo = two_sum(t, T(c.tail_c), True)
-    w_hi = t / s_hi
-    rho = fma(-w_hi, s_hi, t) - w_hi * s_lo
-    w_lo = rho * ((T(1) - w_hi) * T(1.0 / c.tail_c))
-    v = fma(T(2), w_hi, -(T(1) + T(c.tail_u0))) + T(2) * w_lo
-    b = fma(v, poly(v, c.tail_n), T(c.tail_n1[0]))  # M = n0 + v b: b plain,
-    p_hi, p_lo = two_prod(v, b, True)  # the last step exact
-    m, m_lo = two_sum(T(c.tail_n0[0]), p_hi, True)
-    m_lo = m_lo + (p_lo + T(c.tail_n0[1]))
-    y_hi = m * w_hi
-    y_lo = fma(m, w_lo, fma(m, w_hi, -y_hi)) + m_lo * w_hi
-    return k, r_hi, q_lo, y_hi, y_lo
 
 
 @jitable
@@ -293,24 +226,10 @@ def _exact_tail(x, t_max, c, p):
     T = type(x)
     D = double_word(p)
     t = _tail_magnitude(x, c, t_max)
-    if p == NATIVE:
-        k, q_hi, q_lo, y_hi, y_lo = _native_tail_parts(t, c)
-        g0 = fma(y_hi, q_hi, fma(y_hi, q_lo, y_lo))  # (y_hi + y_lo)(1 + q) - y_hi
-        k_pos = _positive_side_scale(k)
-        if x < T(0):
-            return -scale2(y_hi + g0, k)
-        return fma(-scale2(y_hi, k_pos), T(1), t) - scale2(g0, k_pos)
-    if p == DW:
-        k, e_hi, e_lo, r_hi, r_lo = _dw_tail_parts(t, c, True)  # t N(t)
-    else:
-        k, e_hi, e_lo, n_hi, n_lo = _exact_tail_parts(t, c, p)
-        r_hi, r_lo = dw_mul(n_hi, n_lo, t, T(0), D)  # t N(t)
+    k, e_hi, e_lo, r_hi, r_lo = _dw_tail_parts(t, c, True)  # t N(t)
     g_hi, g_lo = dw_mul(e_hi, e_lo, r_hi, r_lo, D)  # t Phi(-t) / 2^k
     if D:  # (a pair: its high part is the answer)
         g_hi, g_lo = fast_two_sum(g_hi, g_lo, True)
-    if p == EXT:  # (extended: float32 in float64 never underflows here)
-        g = scale2(g_hi, k)
-        return -g if x < T(0) else t - g
     k_pos = _positive_side_scale(k)
     g = scale2(g_hi, k if x < T(0) else k_pos)
     if x < T(0):
@@ -325,21 +244,14 @@ def _exact_tail_grad(x, t_max, c, p):
     T = type(x)
     D = double_word(p)
     t = _tail_magnitude(x, c, t_max)
-    if p == DW:
-        k, e_hi, e_lo, n_hi, n_lo = _dw_tail_parts(t, c, False)
-    else:
-        k, e_hi, e_lo, n_hi, n_lo = _exact_tail_parts(t, c, p)
+    k, e_hi, e_lo, n_hi, n_lo = _dw_tail_parts(t, c, False)
     v_hi, v_lo = dw_mul1(t, T(c.inv_sqrt_2pi[0]), T(c.inv_sqrt_2pi[1]), D)
     d_hi, d_lo = dw_add(n_hi, n_lo, -v_hi, -v_lo, D)
     g_hi, g_lo = dw_mul(e_hi, e_lo, d_hi, d_lo, D)  # f'(-t) / 2^k
     if D:  # (a pair: its high part is the answer)
         g_hi, g_lo = fast_two_sum(g_hi, g_lo, True)
-    if p == NATIVE:
-        g_hi = fma(e_hi, d_hi, e_lo * d_hi)
     if x < T(0):
         return g_hi, k
-    if p == EXT:
-        return T(1) - scale2(g_hi, k), T(0)
     k = _positive_side_scale(k)
     g = scale2_in_range(g_hi, k)
     s, s_err = two_sum(T(1), -g, D)
@@ -381,18 +293,15 @@ def _exp_minus_abs(x, w_hi, w_lo, c, p):
     T = type(x)
     D, X = double_word(p), exact_splits(p)
     neg = x < T(0)
-    if p != EXT:  # (|w| runs down to the floor; its powers would underflow)
-        wa = _exp_argument_floor(abs(w_hi))
-        w_lo = w_lo if wa == abs(w_hi) else T(0)
-        w_hi = -wa if neg else wa
+    # (|w| runs down to the floor; its powers would underflow)
+    wa = _exp_argument_floor(abs(w_hi))
+    w_lo = w_lo if wa == abs(w_hi) else T(0)
+    w_hi = -wa if neg else wa
     k, p_hi, p_lo = exp_dw(w_hi if neg else -w_hi, w_lo if neg else -w_lo, c, X)
     # E serves 1 + E and, for x > 0, E x w' (x w' < 2^12): below 2^-90 it
     # changes neither rounded result, and a smaller E or its low part would
     # be subnormal and raise the underflow flag for a normal result, so it
     # is taken at 2^-90 scale.  (The x < 0 result uses p and k.)
-    if p == EXT:  # (extended: float32 in float64 never underflows here)
-        e_hi = scale2(p_hi, k)
-        return k, p_hi, p_lo, e_hi, T(0), T(1) + e_hi, T(0)
     k_e = _positive_side_scale(k)
     e_hi = scale2_in_range(p_hi, k_e)
     d_hi, d_lo = fast_two_sum(T(1), e_hi, D)
@@ -543,7 +452,7 @@ def _grad2_parts(x, v, form, c, p):
 
 
 # --------------------------------------------------------------------------
-# Assembly.  `p` is the policy (EXT: x already widened, tail formulas everywhere).
+# Assembly.  `p` is the policy (DW).
 
 
 @jitable
@@ -580,13 +489,12 @@ def _forward(x, v, form, c, p):
     T = type(x)
     t_max = T(v.t_max)
     xs = _without_nan(x)  # (first: an ordered compare of a NaN raises "invalid")
-    xa = xs if p == EXT else _admissible(xs, t_max)
+    xa = _admissible(xs, t_max)
     y = _tail_value(xa, t_max, form, c, p)
-    if p != EXT:  # the tail formula but around the minimum (see above)
-        y_min = _near_minimum(xa, v.xmin, v.fmin, v.b_f0, v.b_f)
-        y = y_min if _in_b(xa) else y
-        if p == DW:  # |x| below the tail formula's floor: f = x/2
-            y = xs * T(0.5) if abs(xs) < T(c.tail_lo) else y
+    # the tail formula but around the minimum (see above)
+    y_min = _near_minimum(xa, v.xmin, v.fmin, v.b_f0, v.b_f)
+    y = y_min if _in_b(xa) else y
+    y = xs * T(0.5) if abs(xs) < T(c.tail_lo) else y  # below the formula's floor: f = x/2
     y = xs if xs == T(0) else y  # f(+-0) = +-0
     # f has the sign of x (x Phi(x), Phi > 0): a negative x whose result
     # rounds to zero gives -0.0 (x/2 for the smallest subnormal rounds to
@@ -602,17 +510,15 @@ def _grad_parts(x, v, form, c, p):
     T = type(x)
     t_max = T(v.t_max)
     xs = _without_nan(x)
-    xa = xs if p == EXT else _admissible(xs, t_max)
+    xa = _admissible(xs, t_max)
     m, k = _tail_grad(xa, t_max, form, c, p)
-    if p != EXT:
-        m_min = _near_minimum_grad(xa, v.xmin, v.b_g0, v.b_g)
-        b = _in_b(xa)
-        m = m_min if b else m
-        k = T(0) if b else k
-        if p == DW:  # below the floor, f' = 1/2
-            small = abs(xs) < T(c.tail_lo)
-            m = T(0.5) if small else m
-            k = T(0) if small else k
+    m_min = _near_minimum_grad(xa, v.xmin, v.b_g0, v.b_g)
+    b = _in_b(xa)
+    m = m_min if b else m
+    k = T(0) if b else k
+    small = abs(xs) < T(c.tail_lo)  # below the floor, f' = 1/2
+    m = T(0.5) if small else m
+    k = T(0) if small else k
     m = T(-0.0) if xs <= -t_max else m
     m = T(1) if xs >= t_max else m
     k = T(0) if xs >= t_max or xs <= -t_max else k
@@ -636,7 +542,7 @@ def _narrow(x, y):
 
 @jitable
 def evaluate(x, v, form, c, p):
-    """f(x) under an explicit policy (x already widened if ext)."""
+    """f(x) under an explicit policy."""
     return _narrow(x, _forward(x, v, form, c, p))
 
 
@@ -661,25 +567,25 @@ def evaluate_backward(dy, x, v, form, c, p):
 @jitable
 def _f(x, v, form):
     """f(x) under the target's policy for x's format."""
-    return _narrow(x, _forward(widen(x), v, form, common(x), policy(x)))
+    return _narrow(x, _forward(x, v, form, common(x), policy(x)))
 
 
 @jitable
 def _df(x, v, form):
-    m, k = _grad_parts(widen(x), v, form, common(x), policy(x))
+    m, k = _grad_parts(x, v, form, common(x), policy(x))
     return _narrow(x, scale2(m, k))
 
 
 @jitable
 def _d2f(x, v, form):
-    m, k = _grad2_parts(widen(x), v, form, common(x), policy(x))
+    m, k = _grad2_parts(x, v, form, common(x), policy(x))
     return _narrow(x, scale2(m, k))
 
 
 @jitable
 def _backward(dy, x, v, form):
-    m, k = _grad_parts(widen(x), v, form, common(x), policy(x))
-    return _narrow(x, _scaled_product(widen(dy), m, k))
+    m, k = _grad_parts(x, v, form, common(x), policy(x))
+    return _narrow(x, _scaled_product(dy, m, k))
 
 
 # --------------------------------------------------------------------------

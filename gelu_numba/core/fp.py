@@ -17,24 +17,23 @@ simulator does) with compiled implementations bound per target by
     sum(coeffs[j] * y**j), unrolled (Estrin's scheme) at the source level.
 ``pick(x, for_float32, for_float64)``
     the constant (or table) for the format of x, chosen at compile time.
-``policy(x)``, ``widen(x)``, ``common(x)``
-    the precision policy of the target for x's format (EXT, NATIVE or DW,
-    below).  On the CPU, float32 kernels are computed in float64 (EXT): a
-    float32 x^2 is exact in float64 and float64 rounding noise is far below
-    a float32 ulp, so one formula with plain arithmetic is accurate and
-    monotone, and cheaper than float32 double-word arithmetic on half-width
-    vectors.  Elsewhere (CUDA, and plain Python, which stands in for CUDA in
-    the simulator) every format is computed in itself, in double word (DW).
-    NATIVE (float32 in float32, plain arithmetic but for the critical steps)
-    is an experimental CPU target, ``build.ufunc(name, "native")``: it
-    vectorises to 16 lanes but does not meet the 2-ulp contract yet.
+``policy(x)``, ``common(x)``
+    the precision policy of x's kernels (DW: every format computed in
+    itself, in double word) and their shared constants.
+``cpu_float32(x)``, ``cpu_float32_kernel(name, *args)``
+    whether x is float32 in CPU code, which has an algorithm of its own
+    (``vector32``), and that algorithm's scalar emission.  On CUDA, and in
+    plain Python (which stands in for CUDA in the simulator), every format
+    follows the formulas.
 
 Everything else here is double-word arithmetic, written once, with a ``dw``
 switch: with ``dw`` false each operation is the plain one and its low part
-is zero, so the same formula code serves every policy and LLVM removes the
-compensation it does not need.  ``formulas`` passes each call the switch its
-policy asks for: ``double_word(p)`` for ordinary steps, ``exact_splits(p)``
-for the critical ones.  Constants are cast
+is zero, and LLVM removes the compensation it does not need.  ``formulas``
+passes each call the switch its step asks for: ``double_word(p)`` for
+ordinary steps, ``exact_splits(p)`` for the critical ones (both true for
+DW, the one policy left: the CPU's float32-in-float64 policy and the
+experimental float32-in-float32 one were retired when float32 on the CPU
+got its own algorithm).  Constants are cast
 through the argument's type (``T = type(x); T(0.5)``) so float32 code never
 widens to float64 by accident.
 """
@@ -131,14 +130,9 @@ def pick(x, for_float32, for_float64):
 
 
 #: Precision policies: how a format's kernels are evaluated.
-#: EXT: float32 computed in float64, tail formulas everywhere (plain arithmetic).
-#: NATIVE: in the format itself, plain arithmetic but for the steps whose
-#: rounding the result cannot absorb (the split of exp's argument, the last
-#: sums): float32 in the experimental CPU target "native", not yet within
-#: the 2-ulp contract everywhere (see formulas).
 #: DW: in the format itself, double word throughout (below 1 ulp): float64
 #: on the CPU, every format on CUDA.
-EXT, NATIVE, DW = 0, 1, 2
+DW = 2
 
 
 def policy(x):
@@ -154,13 +148,8 @@ def double_word(p):
 
 @jitable
 def exact_splits(p):
-    """Whether policy p computes the steps marked critical exactly (all but EXT)."""
-    return p != EXT
-
-
-def widen(x):
-    """x in the format its kernels compute in (Python: its own)."""
-    return x
+    """Whether policy p computes the steps marked critical exactly."""
+    return p == DW
 
 
 def common(x):
@@ -272,14 +261,9 @@ def _is_float(t):
     return getattr(t, "bitwidth", None) in (32, 64) and "float" in str(t)
 
 
-def register_primitives(overload, intrinsic, jit_options=None, extended_float32=False, float32_policy=DW):
-    """Bind the primitives for the target that owns these decorators.
-
-    `extended_float32` computes float32 kernels in float64 (EXT, the CPU);
-    else `float32_policy` says how they are computed in float32 (DW on
-    CUDA).  The experimental NATIVE build passes its policy explicitly
-    (``build.native_kernel``).
-    """
+def register_primitives(overload, intrinsic, jit_options=None, cpu=False):
+    """Bind the primitives for the target that owns these decorators;
+    `cpu`: float32 kernels take the CPU's float32 algorithm (``vector32``)."""
 
     @intrinsic
     def _fma(typingctx, a, b, c):
@@ -329,24 +313,11 @@ def register_primitives(overload, intrinsic, jit_options=None, extended_float32=
             return lambda x, for_float32, for_float64: for_float32
         return lambda x, for_float32, for_float64: for_float64
 
-    wide = extended_float32
-    single = float32_policy
+    wide = cpu
 
     @overload(policy, jit_options=jit_options)
     def _ov_policy(x):
-        if getattr(x, "bitwidth", None) == 32:
-            value = EXT if wide else single
-        else:
-            value = DW
-        return lambda x: value
-
-    @overload(widen, jit_options=jit_options)
-    def _ov_widen(x):
-        if wide and getattr(x, "bitwidth", None) == 32:
-            from numba import float64
-
-            return lambda x: float64(x)
-        return lambda x: x
+        return lambda x: DW
 
     @overload(cpu_float32, jit_options=jit_options)
     def _ov_cpu_float32(x):
@@ -371,13 +342,13 @@ def register_primitives(overload, intrinsic, jit_options=None, extended_float32=
     @overload(common, jit_options=jit_options)
     def _ov_common(x):
         if getattr(x, "bitwidth", None) == 32:
-            table = C.COMMON_X32 if wide else (C.COMMON_N32 if single == NATIVE else C.COMMON_F32)
+            table = C.COMMON_F32
         else:
             table = C.COMMON_F64
         return lambda x: table
 
 
-register_primitives(_cpu_overload, _cpu_intrinsic, CPU_JIT_OPTIONS, extended_float32=True)
+register_primitives(_cpu_overload, _cpu_intrinsic, CPU_JIT_OPTIONS, cpu=True)
 
 
 # --------------------------------------------------------------------------

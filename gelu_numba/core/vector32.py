@@ -86,7 +86,7 @@ KERNELS = UNARY + BINARY
 #: |x| from which each form's results are saturated (f = x or -0.0, f' = 1
 #: or -0.0, f'' = -0.0), as on every other target; t is clamped below it.
 T_MAX = {"gelu": T.T_SATURATE, "gelu_tanh": C.GELU_TANH_F32.t_max, "gelu_sigmoid": C.GELU_SIGMOID_F32.t_max}
-_X = C.COMMON_X32  # the float64 values of the forms' constants
+_X = C.COMMON_F64  # the float64 values of the forms' constants
 
 #: Forces a variant narrower than the CPU's ("scalar"); part of the cache key.
 ENVIRONMENT = "GELU_NUMBA_SIMD"

@@ -164,7 +164,7 @@ def value_table(points=POINTS):
 
 
 #: Verification targets that differ from the CPU's only in float32.
-FLOAT32_ONLY = ("same-precision", "native")
+FLOAT32_ONLY = ("same-precision",)
 
 
 def accuracy_table(kernels=KERNELS, dtypes=("float32", "float64"), target="cpu", prec=120, progress=None):
@@ -584,8 +584,7 @@ def build_parser():
                    help="repeatable; default: both, or float32 with --exhaustive")
     p.add_argument("--kernel", action="append", choices=KERNELS, help=f"repeatable; default: all {len(KERNELS)}")
     p.add_argument("--target", default="cpu", choices=("cpu", *FLOAT32_ONLY),
-                   help="same-precision: float32 computed in float32, the CUDA kernels' arithmetic; "
-                        "native: the experimental float32 NATIVE policy (not within 2 ulp everywhere)")
+                   help="same-precision: float32 computed in float32, the CUDA kernels' arithmetic")
     p.add_argument("--chunk", type=_size, default=1 << 22, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=accuracy)
