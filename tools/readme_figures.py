@@ -110,7 +110,30 @@ def measure_speed():
         results = bench.run(sizes=sizes, dtypes=("float32", "float64"), threads=THREADS,
                             operations=bench.HEADLINE, data=data)
         rows[data] = bench.table(results)
+    rows["avx2"] = measure_speed_avx2()
     return {"environment": _environment(), "threads": THREADS, "rows": rows}
+
+
+#: An AVX2-only build on this machine: ours compiled for Haswell (AVX2 and
+#: FMA, no AVX-512), PyTorch and JAX held to their AVX2 paths.
+AVX2_ENV = {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "", "ATEN_CPU_CAPABILITY": "avx2",
+            "ONEDNN_MAX_CPU_ISA": "AVX2", "XLA_FLAGS": "--xla_cpu_max_isa=AVX2"}
+
+
+def measure_speed_avx2():
+    """The float32 headline operations, x ~ N(0, 3^2), in a subprocess
+    built for an AVX2-only CPU (None where this CPU cannot run AVX2)."""
+    import llvmlite.binding as llvm
+
+    if not all(llvm.get_host_cpu_features().get(f) for f in ("avx2", "fma")):
+        return None
+    print("speed: AVX2 build (haswell), float32", file=sys.stderr)
+    env = {**os.environ, **AVX2_ENV, "PYTHONPATH": str(ROOT)}
+    env.pop("GELU_NUMBA_SIMD", None)
+    r = subprocess.run([sys.executable, "-m", "gelu_numba", "bench", "--dtype", "float32", "--threads", str(THREADS),
+                        "--size", *[size_label(n) for n in SIZES], "--json"],
+                       capture_output=True, text=True, env=env, check=True)
+    return json.loads(r.stdout)["rows"]
 
 
 def size_label(n):
@@ -131,21 +154,30 @@ def speed_block(doc):
     lines = [f"Measured {_stamp(env)}. `{env['command']}`; ns per element, best of interleaved rounds, "
              f"output preallocated unless marked allocating; {doc['threads']} threads for ours and PyTorch; "
              "ratio = ours (threads) / the faster of PyTorch and JAX, below 1.00 is faster.", ""]
-    for data, title in (("normal", "x ~ N(0, 3²)"), ("tail", "tail data: |x| uniform in [5, 12] (float32), "
-                                                              "[5, 30] (float64), random signs")):
+    sections = [("normal", "x ~ N(0, 3²)"), ("tail", "tail data: |x| uniform in [5, 12] (float32), "
+                                                        "[5, 30] (float64), random signs"),
+                ("avx2", "compiled for an AVX2-only CPU (`NUMBA_CPU_NAME=haswell`), against PyTorch and JAX held "
+                         "to AVX2 (`ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 XLA_FLAGS=--xla_cpu_max_isa=AVX2`), "
+                         "x ~ N(0, 3²), float32")]
+    for data, title in sections:
+        if not doc["rows"].get(data):
+            continue
         lines += [f"**{title}**", "", "| operation | dtype | size | " + " | ".join(c[1] for c in cols) + " | ratio |",
                   "|---|---|---|" + "---|" * (len(cols) + 1)]
         copies = []
         for r in doc["rows"][data]:
             size = size_label(r["size"])
             if r["operation"] == "copy":
-                copies.append(f"{r['dtype']} {size}: {r['ns_per_element']['np.copyto']:.3f}")
+                ns = r["ns_per_element"]
+                par = f", {doc['threads']} threads (torch's copy_) {ns['torch copy_']:.3f}" if "torch copy_" in ns else ""
+                copies.append(f"{r['dtype']} {size}: {ns['np.copyto']:.3f}{par}")
                 continue
             cells = [_cell(r["ns_per_element"].get(c)) for c, _ in cols]
             ratio = r["parallel_vs_fastest_peer"]
             lines.append(f"| `{r['operation']}` | {r['dtype']} | {size} | " + " | ".join(cells)
                          + f" | {'–' if ratio is None else f'{ratio:.2f}'} |")
-        lines += ["", f"`np.copyto` of the same data, ns per element: {'; '.join(copies)}.", ""]
+        lines += ["", f"A copy of the same data (the memory's speed), ns per element, `np.copyto` (one thread): "
+                  f"{'; '.join(copies)}.", ""]
     return "\n".join(lines)
 
 

@@ -376,6 +376,17 @@ def _copy(x, out):
     return lambda: np.copyto(out, x)
 
 
+def _torch_copy(x, out):
+    """torch's copy_, on its threads: the memory speed of a multi-threaded
+    loop (np.copyto has one thread)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    tx, to = torch.from_numpy(x), torch.from_numpy(out)
+    return lambda: to.copy_(tx)
+
+
 # --------------------------------------------------------------------------
 
 
@@ -472,8 +483,10 @@ def _step(size, dtype, ops, data, rng, budget):
     x = make_data(data, size, dtype, rng)
     dy = rng.standard_normal(size).astype(dtype)
     out = np.empty_like(x)
-    best, median, spread = _interleaved({"np.copyto": _copy(x, out)}, size, budget)["np.copyto"]
-    yield [Timing("copy", dtype, size, "np.copyto", best, median, spread)]
+    copies = {"np.copyto": _copy(x, out), "torch copy_": _torch_copy(x, out)}
+    copies = {k: v for k, v in copies.items() if v is not None}
+    yield [Timing("copy", dtype, size, name, best, median, spread)
+           for name, (best, median, spread) in _interleaved(copies, size, budget).items()]
     for label, op, approximate, backward in ops:
         d = dy if backward else None
         impls = {
@@ -668,10 +681,10 @@ def table(results):
 
 
 COLUMNS = ("gelu_numba", "gelu_numba.parallel", "gelu_numba.parallel (allocating)",
-           "torch", "torch (allocating)", "jax", "numpy+scipy", "np.copyto")
+           "torch", "torch (allocating)", "jax", "numpy+scipy", "np.copyto", "torch copy_")
 SHORT = {"gelu_numba": "ours", "gelu_numba.parallel": "ours par", "gelu_numba.parallel (allocating)": "ours alloc",
          "torch": "torch", "torch (allocating)": "torch alloc", "jax": "jax", "numpy+scipy": "np+scipy",
-         "np.copyto": "copyto"}
+         "np.copyto": "copyto", "torch copy_": "copy_ par"}
 #: After a figure whose rounds disagree.
 MARK = "*"
 
@@ -782,7 +795,8 @@ def legend(rows, threads, load=None, busy=None):
         "gelu_numba.parallel (allocating)": "ours alloc: gelu_numba.parallel, a new output each call",
         "torch": "torch: PyTorch, out=", "torch (allocating)": "torch alloc: F.gelu, a new output",
         "jax": "jax: jax.jit, output allocated by XLA", "numpy+scipy": "np+scipy: the NumPy/SciPy expression",
-        "np.copyto": "copyto: np.copyto of the input (memory speed)",
+        "np.copyto": "copyto: np.copyto of the input (memory speed, one thread)",
+        "torch copy_": f"copy_ par: torch's copy_ of the input, {threads} threads (the same with threads)",
     }
     lines = ["; ".join(meaning[c] for c in present) + "."]
     if any(c in ("torch", "jax") for c in present):
