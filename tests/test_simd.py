@@ -196,3 +196,40 @@ def test_the_variant_is_part_of_the_cache_key(tmp_path):
     if first[0] != "scalar":
         assert scalar[1:] == ["1", "1"], scalar  # float64 loaded; float32 compiled anew
     assert scalar_again[1:] == ["2", "0"] and first_again[1:] == ["2", "0"], (scalar_again, first_again)
+
+
+def _piece_seams():
+    """The t at which the float32 loops' 16 pieces meet (vector32: the
+    exponent and two mantissa bits of t + 1)."""
+    return sorted({2.0**e * (1 + m / 4) - 1 for e in range(4) for m in range(4)} - {0.0})
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_grad", "gelu_tanh", "gelu_sigmoid"])
+def test_monotone_across_every_piece_seam(name):
+    """Windows of 2^14 consecutive float32 on each seam of the pieces, on
+    both sides of zero where f rises (above the minimum; f' rises on
+    (-sqrt 2, sqrt 2)): a table whose neighbouring pieces disagree by more
+    than the step steps the wrong way there."""
+    from _properties import consecutive_floats
+    from _kernels import MINIMUM
+
+    f = getattr(gn, name)
+    for t in _piece_seams():
+        for x0 in (t, -t):
+            if name == "gelu_grad":
+                if abs(x0) >= 1.4:
+                    continue
+            elif x0 <= MINIMUM[name][0]:
+                continue
+            x = consecutive_floats(x0, 1 << 14, np.float32)
+            d = np.diff(f(x).astype(np.float64))
+            assert (d >= 0).all(), f"{name} steps down near the seam at {x0}: {x[:-1][d < 0][:3]}"
+
+
+def test_tables_are_generated():
+    """gelu_numba/core/tables32.py is what tools/fit_tables32.py writes."""
+    tool = pathlib.Path(PACKAGE_PARENT) / "tools" / "fit_tables32.py"
+    if not tool.exists():
+        pytest.skip("tools/ is not shipped with the package")
+    r = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, "gelu_numba/core/tables32.py differs from what tools/fit_tables32.py writes"
