@@ -42,7 +42,7 @@ import numpy as np
 from llvmlite import ir
 from numba import cfunc, prange, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, register_jitable
 
 from . import fpenv, vector32
 from .simd import prefer_wide_vectors
@@ -55,10 +55,20 @@ from .fp import CPU_JIT_OPTIONS
 #: thresholds leave a margin for slower thread wake-up elsewhere.
 PARALLEL_MIN_SIZE = {4: 8192, 8: 2048}
 
-#: Elements per block of a threaded loop: each block sets the floating-point
-#: environment in the thread that runs it (fpenv), then runs the same
-#: vectorised loop as the serial path.
+#: Elements per block of a threaded loop (at most): each block sets the
+#: floating-point environment in the thread that runs it (fpenv), then runs
+#: the same vectorised loop as the serial path.  A run shorter than two
+#: blocks is split in two halves, so that both threads work.
 BLOCK = 16384
+
+
+@register_jitable
+def blocks(n):
+    """(count, step) of the threaded loop's blocks over n elements: at least
+    two, at most BLOCK elements each, a multiple of 16 (whole SIMD blocks)."""
+    count = max(2, (n + BLOCK - 1) // BLOCK)
+    step = ((n + count - 1) // count + 15) // 16 * 16
+    return count, step
 
 _NEVER = np.iinfo(np.intp).max
 PATH_UNIT, PATH_THREADED, PATH_BROADCAST = R.PATH_UNIT, R.PATH_THREADED, R.PATH_BROADCAST
@@ -244,9 +254,10 @@ def unary(kernel, dtype, parallel, cache=True):
         if sx == size and so == size:
             if n >= threads_from and try_acquire(data):
                 count(data, PATH_THREADED)
-                for b in prange((n + BLOCK - 1) // BLOCK):
+                nb, step = blocks(n)
+                for b in prange(nb):
                     inner = fpenv.enter()  # in the thread that runs this block
-                    for i in range(b * BLOCK, min(n, b * BLOCK + BLOCK)):
+                    for i in range(b * step, min(n, b * step + step)):
                         store(out, i * size, kernel(load(x, i * size, zero)))
                     fpenv.leave(inner)
                 release(data)
@@ -283,9 +294,10 @@ def binary(kernel, dtype, parallel, cache=True):
         if sd == size and sx == size and so == size:
             if n >= threads_from and try_acquire(data):
                 count(data, PATH_THREADED)
-                for b in prange((n + BLOCK - 1) // BLOCK):
+                nb, step = blocks(n)
+                for b in prange(nb):
                     inner = fpenv.enter()  # in the thread that runs this block
-                    for i in range(b * BLOCK, min(n, b * BLOCK + BLOCK)):
+                    for i in range(b * step, min(n, b * step + step)):
                         store(out, i * size, kernel(load(dy, i * size, zero), load(x, i * size, zero)))
                     fpenv.leave(inner)
                 release(data)
@@ -301,9 +313,10 @@ def binary(kernel, dtype, parallel, cache=True):
             g = load(dy, 0, zero)
             if n >= threads_from and try_acquire(data):
                 count(data, PATH_THREADED_BROADCAST)
-                for b in prange((n + BLOCK - 1) // BLOCK):
+                nb, step = blocks(n)
+                for b in prange(nb):
                     inner = fpenv.enter()  # in the thread that runs this block
-                    for i in range(b * BLOCK, min(n, b * BLOCK + BLOCK)):
+                    for i in range(b * step, min(n, b * step + step)):
                         store(out, i * size, kernel(g, load(x, i * size, zero)))
                     fpenv.leave(inner)
                 release(data)
@@ -338,9 +351,10 @@ def unary32(name, parallel, cache=True):
         if sx == 4 and so == 4:
             if n >= threads_from and try_acquire(data):
                 count(data, PATH_THREADED)
-                for b in prange((n + BLOCK - 1) // BLOCK):
+                nb, step = blocks(n)
+                for b in prange(nb):
                     inner = fpenv.enter()  # in the thread that runs this block
-                    vector32.run_unary(name, isa, x, out, b * BLOCK, min(n, b * BLOCK + BLOCK))
+                    vector32.run_unary(name, isa, x, out, min(n, b * step), min(n, b * step + step))
                     fpenv.leave(inner)
                 release(data)
             else:
@@ -386,9 +400,10 @@ def binary32(name, parallel, cache=True):
             else:
                 count(data, PATH_DECLINED)
             if threaded:
-                for b in prange((n + BLOCK - 1) // BLOCK):
+                nb, step = blocks(n)
+                for b in prange(nb):
                     inner = fpenv.enter()  # in the thread that runs this block
-                    lo, hi = b * BLOCK, min(n, b * BLOCK + BLOCK)
+                    lo, hi = min(n, b * step), min(n, b * step + step)
                     if sd == 0:
                         vector32.run_binary(name, isa, dy, x, out, lo, hi, True)
                     else:
