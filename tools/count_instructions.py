@@ -70,9 +70,20 @@ def compile_loop(name, variant):
 
 
 def count(name, variant):
+    """The loop body's instructions, scaled to 16 elements (an AVX2 body
+    handles 8, a scalar one 1 unless LLVM vectorised it: then its element
+    count is read from the loop counter's step)."""
+    from gelu_numba.core.simd import BLOCK
+
     body = loop_body(compile_loop(name, variant))
+    per_body = BLOCK[variant]
+    if variant == "scalar":
+        steps = [int(m.group(1)) for line in body for m in [re.match(r"addq\s+\$(\d+),", line)] if m]
+        per_body = max([1] + [s // 4 for s in steps if s % 4 == 0 and s >= 8])
     mnemonics = collections.Counter(line.split()[0] for line in body)
-    return {"instructions": len(body), "mnemonics": dict(mnemonics.most_common())}
+    scale = 16 / per_body
+    return {"instructions_per_16": round(len(body) * scale), "body": len(body), "elements_per_body": per_body,
+            "mnemonics": dict(mnemonics.most_common())}
 
 
 def main(argv=None):
@@ -87,12 +98,14 @@ def main(argv=None):
     if args.json:
         print(json.dumps({"variant": variant, "kernels": rows}, indent=1))
         return
-    print(f"instructions in the loop body per 16 float32 elements ({variant}):")
+    print(f"instructions of the loop body per 16 float32 elements ({variant}):")
     for name, row in rows.items():
         m = row["mnemonics"]
         perms = sum(v for k, v in m.items() if k.startswith("vperm"))
         fp = sum(v for k, v in m.items() if re.match(r"v(fn?m(add|sub)|add|sub|mul|min|max|div|cvt)\w*p[sd]", k))
-        print(f"  {name:22s} {row['instructions']:4d}   (permutes {perms}, float arithmetic {fp})")
+        scale = 16 / row["elements_per_body"]
+        print(f"  {name:22s} {row['instructions_per_16']:4d}   (permutes {round(perms * scale)}, "
+              f"float arithmetic {round(fp * scale)}; a body of {row['body']} for {row['elements_per_body']})")
 
 
 if __name__ == "__main__":
