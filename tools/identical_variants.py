@@ -80,7 +80,7 @@ def exhaustive(name, variants):
 SAMPLE_SCRIPT = r"""
 import hashlib, json, sys
 import numpy as np
-import gelu_numba
+import gelu_numba, gelu_numba.parallel
 from gelu_numba.core import vector32
 from gelu_numba.core.names import NAMES, BINARY
 n = int(sys.argv[1])
@@ -162,6 +162,9 @@ def main(argv=None):
                   f"  ({time.time() - t:.0f} s)", flush=True)
         ok = all(v == 0 for d in result["kernels"].values() for v in d.values())
     result["seconds"] = round(time.time() - started)
+    from gelu_numba.tools.bench import environment
+
+    result["environment"] = environment()
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     print("identical" if ok else "NOT IDENTICAL")
