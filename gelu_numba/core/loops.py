@@ -50,9 +50,11 @@ from . import runtime as R
 from .fp import CPU_JIT_OPTIONS
 
 #: Unit-stride calls at least this long run multi-threaded (parallel target),
-#: by item size.  Measured on 2 cores with the OpenMP layer: parallel already
-#: wins at 4K elements (1.3-1.8x) and loses at 1K in float32 (0.7x); the
-#: thresholds leave a margin for slower thread wake-up elsewhere.
+#: by item size.  Re-measured for the float32 SIMD loops (Intel Xeon, 2 cores,
+#: 2026-12-05; serial time / threaded time): float32 0.62-0.75 at 1K,
+#: 0.84-0.99 at 2K, 1.11-1.31 at 4K, 1.38-1.63 at 8K; float64 1.04-1.29 at
+#: 1K, 1.30-1.54 at 2K.  The thresholds sit where threads win by a third or
+#: more, a margin for slower thread wake-up elsewhere.
 PARALLEL_MIN_SIZE = {4: 8192, 8: 2048}
 
 #: Elements per block of a threaded loop (at most): each block sets the
