@@ -291,23 +291,41 @@ def _element(builder, pointer, index):
     return builder.gep(pointer, [builder.mul(index, ir.Constant(I64, 4))])
 
 
-def _emit_range(builder, isa, lo, hi, body):
-    """Call body(index, mask) for blocks covering [lo, hi): whole blocks
-    (16 elements on AVX-512, 8 on AVX2) with no mask, then the remainder
-    under a mask; or body(index, None) per element (scalar)."""
+def _emit_range(builder, isa, lo, hi, body, out):
+    """Call body(index, mask) for blocks covering [lo, hi): first, under a
+    mask, the few elements before `out` + lo reaches a multiple of the
+    vector width in bytes (where the output is float32-aligned at all);
+    then whole blocks (16 elements on AVX-512, 8 on AVX2) with no mask;
+    then the remainder under a mask.  Or body(index, None) per element
+    (scalar).  The head matters: NumPy aligns large arrays to 16 bytes,
+    and a loop whose 64-byte stores each straddle two cache lines runs at
+    half speed or worse once the arrays outgrow the caches (measured: 1.38
+    against 3.07 ns per element, gelu_tanh on 16M float32, one thread)."""
     prefer_wide_vectors(builder.function)
     if isa == SCALAR:
         with cgutils.for_range_slice(builder, lo, hi, ir.Constant(I64, 1), inc=True) as (index, _):
             body(index, None)
         return
-    step = ir.Constant(I64, BLOCK[isa])
+    n = BLOCK[isa]
+    zero = ir.Constant(I64, 0)
+    address = builder.ptrtoint(_element(builder, out, lo), I64)
+    misaligned = builder.and_(address, ir.Constant(I64, 4 * n - 1))
+    head = builder.lshr(builder.and_(builder.sub(zero, address), ir.Constant(I64, 4 * n - 1)), ir.Constant(I64, 2))
+    head = builder.select(builder.icmp_unsigned("==", builder.and_(misaligned, ir.Constant(I64, 3)), zero),
+                          head, zero)  # (an output not even float32-aligned: no head)
     count = builder.sub(hi, lo)
+    head = builder.select(builder.icmp_signed("<", count, head), count, head)
+    with builder.if_then(builder.icmp_signed(">", head, zero), likely=False):
+        body(lo, block_mask(builder, head, n))
+    lo = builder.add(lo, head)
+    count = builder.sub(count, head)
+    step = ir.Constant(I64, n)
     full = builder.udiv(count, step)
     with cgutils.for_range(builder, full) as loop:
         body(builder.add(lo, builder.mul(loop.index, step)), None)
     rest = builder.sub(count, builder.mul(full, step))
-    with builder.if_then(builder.icmp_signed(">", rest, ir.Constant(I64, 0)), likely=False):
-        body(builder.add(lo, builder.mul(full, step)), block_mask(builder, rest, BLOCK[isa]))
+    with builder.if_then(builder.icmp_signed(">", rest, zero), likely=False):
+        body(builder.add(lo, builder.mul(full, step)), block_mask(builder, rest, n))
 
 
 @intrinsic
@@ -330,7 +348,7 @@ def run_unary(typingctx, kind, isa, x, out, lo, hi):
                 xv = load_block(builder, _element(builder, xp, i), BLOCK[isa_], mask)
                 store_block(builder, _element(builder, op, i), _kernel(builder, kind_, isa_, xv), mask)
 
-        _emit_range(builder, isa_, lo, hi, body)
+        _emit_range(builder, isa_, lo, hi, body, op)
         return context.get_dummy_value()
 
     return types.none(kind, isa, x, out, types.intp, types.intp), codegen
@@ -361,7 +379,7 @@ def run_binary(typingctx, kind, isa, dy, x, out, lo, hi, broadcast):
                 dv = splat_block(builder, g, n) if bcast else load_block(builder, _element(builder, dyp, i), n, mask)
                 store_block(builder, _element(builder, op, i), _kernel(builder, kind_, isa_, xv, dv), mask)
 
-        _emit_range(builder, isa_, lo, hi, body)
+        _emit_range(builder, isa_, lo, hi, body, op)
         return context.get_dummy_value()
 
     return types.none(kind, isa, dy, x, out, types.intp, types.intp, broadcast), codegen
