@@ -17,6 +17,7 @@ what the loop asks of the CPU, not how fast the CPU does it.
 import argparse
 import collections
 import json
+import os
 import pathlib
 import re
 import sys
@@ -96,7 +97,10 @@ def main(argv=None):
     variant = args.variant or V.variant()
     rows = {name: count(name, variant) for name in V.KERNELS}
     if args.json:
-        print(json.dumps({"variant": variant, "kernels": rows}, indent=1))
+        from gelu_numba.tools.bench import environment
+
+        target = {k: os.environ.get(k) for k in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES") if os.environ.get(k) is not None}
+        print(json.dumps({"variant": variant, "target": target, "environment": environment(), "kernels": rows}, indent=1))
         return
     print(f"instructions of the loop body per 16 float32 elements ({variant}):")
     for name, row in rows.items():
