@@ -7,10 +7,13 @@
     def scaled_gelu(x, a):
         return a * gelu(x)
 
-Each is the one definition its ufuncs are compiled from: a plain Python
-function registered with Numba, so it can be called from ``@njit`` and
-``@vectorize`` code, from ``@cuda.jit`` code once ``gelu_numba.gpu`` is
-imported, and as plain Python on NumPy float32/float64 scalars.
+Each is a plain Python function registered with Numba, so it can be called
+from ``@njit`` and ``@vectorize`` code, from ``@cuda.jit`` code once
+``gelu_numba.gpu`` is imported, and as plain Python on NumPy float32/float64
+scalars.  In CPU code it gives the ufuncs' bits: float64 is the formula the
+float64 loops are compiled from, float32 the scalar emission of the float32
+loops' algorithm (``gelu_numba.core.vector32``).  As plain Python, and on
+CUDA, float32 follows the CUDA kernels' arithmetic (float32 double word).
 """
 
 from .core.formulas import (  # noqa: F401 (re-exported)
