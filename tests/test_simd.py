@@ -233,3 +233,36 @@ def test_tables_are_generated():
         pytest.skip("tools/ is not shipped with the package")
     r = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, "gelu_numba/core/tables32.py differs from what tools/fit_tables32.py writes"
+
+
+def test_users_njit_code_gets_the_ufuncs_bits():
+    """gelu_numba.scalar in a user's @njit loop, float32: the scalar emission
+    of the same algorithm, so every element has the ufunc's bits."""
+    from numba import njit
+
+    from gelu_numba import scalar
+
+    x = _data(5000)
+    dy = _data(5000, seed=9)
+    for name in ALL:
+        f = getattr(scalar, name)
+        if name in BINARY:
+            @njit
+            def loop(dy, x, out, f=f):
+                for i in range(x.size):
+                    out[i] = f(dy[i], x[i])
+            out = np.empty_like(x)
+            with np.errstate(all="ignore"):
+                loop(dy, x, out)
+                expected = getattr(gn, name)(dy, x)
+        else:
+            @njit
+            def loop(x, out, f=f):
+                for i in range(x.size):
+                    out[i] = f(x[i])
+            out = np.empty_like(x)
+            with np.errstate(all="ignore"):
+                loop(x, out)
+                expected = getattr(gn, name)(x)
+        assert out.dtype == np.float32
+        assert np.array_equal(_bits(out), _bits(expected)), name
