@@ -88,7 +88,8 @@ KERNELS = UNARY + BINARY
 T_MAX = {"gelu": T.T_SATURATE, "gelu_tanh": C.GELU_TANH_F32.t_max, "gelu_sigmoid": C.GELU_SIGMOID_F32.t_max}
 _X = C.COMMON_F64  # the float64 values of the forms' constants
 
-#: Forces a variant narrower than the CPU's ("scalar"); part of the cache key.
+#: Names a variant narrower than the CPU's ("avx2" or "scalar"); the variant is
+#: part of the cache key (a closure variable of every loop).
 ENVIRONMENT = "GELU_NUMBA_SIMD"
 VARIANTS = (AVX512, AVX2, SCALAR)
 
