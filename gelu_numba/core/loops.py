@@ -8,7 +8,8 @@ inner-loop signature ``(char **args, npy_intp *dims, npy_intp *steps, void *)``
 and three paths:
 
 - unit stride everywhere: a plain indexed loop that LLVM vectorises (the
-  kernel is inlined; see ``fp.CPU_JIT_OPTIONS``);
+  kernel is inlined; see ``fp.CPU_JIT_OPTIONS``), or for float32
+  (``unary32``/``binary32``) the explicit-SIMD loop of ``vector32``;
 - a broadcast ``dy`` (stride 0) for the backward kernels;
 - any other strides: an element-by-element loop.
 
