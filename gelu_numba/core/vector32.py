@@ -216,6 +216,7 @@ def _kernel(builder, kind, isa, x32, dy32=None):
 # -- which variant this process compiles -------------------------------------------
 
 
+@functools.cache
 def _target_vectors():
     """What the CPU Numba compiles for (NUMBA_CPU_NAME/NUMBA_CPU_FEATURES,
     else the host) does with a 16-float fused multiply-add, compiled to
