@@ -87,9 +87,12 @@ def test_the_remainder_writes_nothing_past_the_end(name):
         assert np.all(buf[n:] == np.float32(1234.5)), (name, n)
 
 
-def test_the_remainder_reads_nothing_past_the_end():
+@pytest.mark.parametrize("simd", ["", "avx2"], ids=["host", "avx2"])
+def test_the_remainder_reads_nothing_past_the_end(simd):
     """Arrays that end where an unreadable page begins: a load of one lane
     too many faults (a crash in the subprocess, not a wrong number)."""
+    if simd == "avx2" and not CAN_RUN_AVX2:
+        pytest.skip("this CPU has no AVX2 with FMA")
     code = """
         import ctypes, mmap, sys
         import numpy as np
@@ -116,7 +119,40 @@ def test_the_remainder_reads_nothing_past_the_end():
                     assert np.isfinite(out).all()
         print("ok")
     """
-    code_, out, err = _python(code)
+    code_, out, err = _python(code, **({"GELU_NUMBA_SIMD": simd} if simd else {}))
+    assert code_ == 0 and "ok" in out, f"exit {code_}: {err[-2000:]}"
+
+
+@pytest.mark.skipif(not CAN_RUN_AVX2, reason="this CPU has no AVX2 with FMA")
+def test_every_length_and_offset_in_the_avx2_loops():
+    """The AVX2 loops step by two blocks of 8 per cache line, with a head
+    of whole and masked blocks: lengths 0..48 at every offset within a
+    cache line, serial and threaded, give the bits of the scalar emission
+    (in a process whose loops are AVX2, on any CPU that has it)."""
+    code = """
+        import numpy as np
+        import gelu_numba as gn, gelu_numba.parallel as gp
+        from gelu_numba.core import vector32
+        assert vector32.variant() == "avx2", vector32.variant()
+        rng = np.random.default_rng(3)
+        base = (rng.normal(0, 3, 4096 + 64)).astype(np.float32)
+        dy = rng.normal(0, 1, base.size).astype(np.float32)
+        for name in ("gelu", "gelu_tanh_grad2", "gelu_backward"):
+            binary = name.endswith("backward")
+            # the strided path runs the scalar emission element by element
+            xs = np.repeat(base, 2)[::2]
+            ds = np.repeat(dy, 2)[::2]
+            scalar = getattr(gn, name)(*((ds, xs) if binary else (xs,)))
+            for module in (gn, gp):
+                f = getattr(module, name)
+                for offset in range(16):
+                    for n in range(49):
+                        args = (dy[offset:offset + n], base[offset:offset + n]) if binary else (base[offset:offset + n],)
+                        got = f(*args).view(np.uint32)
+                        assert np.array_equal(got, scalar[offset:offset + n].view(np.uint32)), (name, offset, n)
+        print("ok")
+    """
+    code_, out, err = _python(code, GELU_NUMBA_SIMD="avx2")
     assert code_ == 0 and "ok" in out, f"exit {code_}: {err[-2000:]}"
 
 

@@ -74,10 +74,10 @@ def count(name, variant):
     """The loop body's instructions, scaled to 16 elements (an AVX2 body
     handles 8, a scalar one 1 unless LLVM vectorised it: then its element
     count is read from the loop counter's step)."""
-    from gelu_numba.core.simd import BLOCK
+    from gelu_numba.core.vector32 import LINE_BYTES
 
     body = loop_body(compile_loop(name, variant))
-    per_body = BLOCK[variant]
+    per_body = 1 if variant == "scalar" else LINE_BYTES // 4
     if variant == "scalar":
         steps = [int(m.group(1)) for line in body for m in [re.match(r"addq\s+\$(\d+),", line)] if m]
         per_body = max([1] + [s // 4 for s in steps if s % 4 == 0 and s >= 8])

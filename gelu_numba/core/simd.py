@@ -275,6 +275,14 @@ def store_block(builder, pointer, value, mask=None):
     builder.call(fn, [value, ptr, ir.Constant(I32, 4), mask])
 
 
+def prefetch(builder, pointer):
+    """Ask for the cache line at `pointer` ahead of its load: prefetcht0
+    (never faults, so it may point past the end of an array)."""
+    byte = ir.IntType(8).as_pointer()
+    fn = _declare(builder.module, "llvm.prefetch.p0", ir.VoidType(), [byte, I32, I32, I32])
+    builder.call(fn, [builder.bitcast(pointer, byte), ir.Constant(I32, 0), ir.Constant(I32, 3), ir.Constant(I32, 1)])
+
+
 def splat_block(builder, scalar, n):
     """One float32 in all n lanes: vbroadcastss."""
     return _splat(builder, scalar, n)

@@ -73,6 +73,7 @@ from .simd import (
     join,
     load_block,
     prefer_wide_vectors,
+    prefetch,
     splat_block,
     store_block,
 )
@@ -293,41 +294,69 @@ def _element(builder, pointer, index):
     return builder.gep(pointer, [builder.mul(index, ir.Constant(I64, 4))])
 
 
-def _emit_range(builder, isa, lo, hi, body, out):
+#: How far ahead of its loads each input is prefetched, in bytes, and the
+#: cache line the loop steps by.  Without it this CPU's own prefetchers fall
+#: behind once the arrays outgrow the caches: float32 gelu on 16M elements,
+#: 2 threads, 1.41 ns per element against 0.58 (0.59 at 1M); gelu_grad2
+#: 0.70 against 0.29 (Intel Xeon, AVX-512; 1-4 KB ahead measure alike).
+PREFETCH_BYTES = 4096
+LINE_BYTES = 64
+
+
+def _emit_range(builder, isa, lo, hi, body, out, reads):
     """Call body(index, mask) for blocks covering [lo, hi): first, under a
-    mask, the few elements before `out` + lo reaches a multiple of the
-    vector width in bytes (where the output is float32-aligned at all);
-    then whole blocks (16 elements on AVX-512, 8 on AVX2) with no mask;
-    then the remainder under a mask.  Or body(index, None) per element
-    (scalar).  The head matters: NumPy aligns large arrays to 16 bytes,
-    and a loop whose 64-byte stores each straddle two cache lines runs at
-    half speed or worse once the arrays outgrow the caches (measured: 1.38
-    against 3.07 ns per element, gelu_tanh on 16M float32, one thread)."""
+    mask, the few elements before `out` + lo reaches a cache line (where
+    the output is float32-aligned at all); then a cache line of each array
+    at a time (one block of 16 on AVX-512, two of 8 on AVX2) with no mask,
+    each input prefetched PREFETCH_BYTES ahead (`reads`: their base
+    pointers); then the whole blocks left, and the remainder under a mask.
+    Or body(index, None) per element (scalar).  The head matters: NumPy
+    aligns large arrays to 16 bytes, and a loop whose 64-byte stores each
+    straddle two cache lines runs at half speed or worse once the arrays
+    outgrow the caches (measured: 1.38 against 3.07 ns per element,
+    gelu_tanh on 16M float32, one thread)."""
     prefer_wide_vectors(builder.function)
     if isa == SCALAR:
         with cgutils.for_range_slice(builder, lo, hi, ir.Constant(I64, 1), inc=True) as (index, _):
             body(index, None)
         return
-    n = BLOCK[isa]
+    n, line = BLOCK[isa], LINE_BYTES // 4
     zero = ir.Constant(I64, 0)
     address = builder.ptrtoint(_element(builder, out, lo), I64)
-    misaligned = builder.and_(address, ir.Constant(I64, 4 * n - 1))
-    head = builder.lshr(builder.and_(builder.sub(zero, address), ir.Constant(I64, 4 * n - 1)), ir.Constant(I64, 2))
+    misaligned = builder.and_(address, ir.Constant(I64, LINE_BYTES - 1))
+    head = builder.lshr(builder.and_(builder.sub(zero, address), ir.Constant(I64, LINE_BYTES - 1)), ir.Constant(I64, 2))
     head = builder.select(builder.icmp_unsigned("==", builder.and_(misaligned, ir.Constant(I64, 3)), zero),
                           head, zero)  # (an output not even float32-aligned: no head)
     count = builder.sub(hi, lo)
     head = builder.select(builder.icmp_signed("<", count, head), count, head)
-    with builder.if_then(builder.icmp_signed(">", head, zero), likely=False):
-        body(lo, block_mask(builder, head, n))
+    _whole_and_masked(builder, body, lo, head, n)
     lo = builder.add(lo, head)
     count = builder.sub(count, head)
-    step = ir.Constant(I64, n)
-    full = builder.udiv(count, step)
-    with cgutils.for_range(builder, full) as loop:
-        body(builder.add(lo, builder.mul(loop.index, step)), None)
-    rest = builder.sub(count, builder.mul(full, step))
-    with builder.if_then(builder.icmp_signed(">", rest, zero), likely=False):
-        body(builder.add(lo, builder.mul(full, step)), block_mask(builder, rest, n))
+    lines = builder.udiv(count, ir.Constant(I64, line))
+    ahead = ir.Constant(I64, PREFETCH_BYTES // 4)
+    with cgutils.for_range(builder, lines) as loop:
+        index = builder.add(lo, builder.mul(loop.index, ir.Constant(I64, line)))
+        for pointer in reads:
+            prefetch(builder, _element(builder, pointer, builder.add(index, ahead)))
+        for k in range(0, line, n):
+            body(builder.add(index, ir.Constant(I64, k)), None)
+    done = builder.mul(lines, ir.Constant(I64, line))
+    _whole_and_masked(builder, body, builder.add(lo, done), builder.sub(count, done), n)
+
+
+def _whole_and_masked(builder, body, lo, count, n):
+    """Less than a cache line, `count` elements from `lo`: a whole block
+    where a block is shorter than a line (AVX2), then a masked one."""
+    zero = ir.Constant(I64, 0)
+    if n < LINE_BYTES // 4:
+        assert LINE_BYTES // 4 == 2 * n
+        whole = builder.icmp_signed(">=", count, ir.Constant(I64, n))
+        with builder.if_then(whole):
+            body(lo, None)
+        step = builder.select(whole, ir.Constant(I64, n), zero)
+        lo, count = builder.add(lo, step), builder.sub(count, step)
+    with builder.if_then(builder.icmp_signed(">", count, zero), likely=False):
+        body(lo, block_mask(builder, count, n))
 
 
 @intrinsic
@@ -350,7 +379,7 @@ def run_unary(typingctx, kind, isa, x, out, lo, hi):
                 xv = load_block(builder, _element(builder, xp, i), BLOCK[isa_], mask)
                 store_block(builder, _element(builder, op, i), _kernel(builder, kind_, isa_, xv), mask)
 
-        _emit_range(builder, isa_, lo, hi, body, op)
+        _emit_range(builder, isa_, lo, hi, body, op, [xp])
         return context.get_dummy_value()
 
     return types.none(kind, isa, x, out, types.intp, types.intp), codegen
@@ -381,7 +410,7 @@ def run_binary(typingctx, kind, isa, dy, x, out, lo, hi, broadcast):
                 dv = splat_block(builder, g, n) if bcast else load_block(builder, _element(builder, dyp, i), n, mask)
                 store_block(builder, _element(builder, op, i), _kernel(builder, kind_, isa_, xv, dv), mask)
 
-        _emit_range(builder, isa_, lo, hi, body, op)
+        _emit_range(builder, isa_, lo, hi, body, op, [xp] if bcast else [xp, dyp])
         return context.get_dummy_value()
 
     return types.none(kind, isa, dy, x, out, types.intp, types.intp, broadcast), codegen
