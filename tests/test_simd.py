@@ -302,3 +302,133 @@ def test_users_njit_code_gets_the_ufuncs_bits():
                 expected = getattr(gn, name)(x)
         assert out.dtype == np.float32
         assert np.array_equal(_bits(out), _bits(expected)), name
+
+
+def _fma_pair():
+    """soft_fma and the hardware instruction as compiled functions of
+    float64 arrays (out_soft[i], out_hard[i] = fma(a[i], b[i], c[i]))."""
+    from llvmlite import ir
+    from numba import njit, types
+    from numba.extending import intrinsic
+
+    from gelu_numba.core.simd import _declare, soft_fma
+
+    @intrinsic
+    def soft(typingctx, a, b, c):
+        return types.float64(a, b, c), lambda context, builder, sig, args: soft_fma(builder, *args)
+
+    @intrinsic
+    def hard(typingctx, a, b, c):
+        def codegen(context, builder, sig, args):
+            f64 = ir.DoubleType()
+            return builder.call(_declare(builder.module, "llvm.fma.f64", f64, [f64] * 3), list(args))
+        return types.float64(a, b, c), codegen
+
+    @njit
+    def run(a, b, c, out_soft, out_hard):
+        for i in range(a.size):
+            out_soft[i] = soft(a[i], b[i], c[i])
+            out_hard[i] = hard(a[i], b[i], c[i])
+
+    return run
+
+
+@pytest.mark.skipif(not (X86 and HOST.get("fma")), reason="compares with this CPU's FMA instruction")
+def test_soft_fma_is_the_fma_instruction():
+    """simd.soft_fma (the scalar emission's FMA on CPUs without one) against
+    vfmadd, bit for bit: random operands over 2^-300 .. 2^140, near
+    cancellation, the ties that rounding t + e to nearest instead of to odd
+    gets wrong (c + p exactly half an ulp off a double, the product's error
+    tiny), and the special values."""
+    run = _fma_pair()
+    rng = np.random.default_rng(11)
+    n = 200_000
+    mag = lambda: rng.standard_normal(n) * 2.0 ** rng.integers(-300, 140, n)  # noqa: E731
+    cases = []
+    a, b = mag(), mag()
+    cases += [(a, b, mag()), (a, b, -(a * b) * (1 + rng.standard_normal(n) * 2.0 ** rng.integers(-60, -1, n))),
+              (a, b, (a * b) * 2.0 ** rng.integers(-120, 120, n) * rng.choice([-1.0, 1.0], n))]
+    j = rng.integers(0, 200, n).astype(np.float64)
+    scale = 2.0 ** rng.integers(-200, 100, n)
+    a = (1 + rng.random(n)) * scale
+    cases.append((a, (2 * j + 1) * 2.0**-53 / (a / scale), (1 - j * 2.0**-52) * scale))
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 3.0, 1e-300, 2.0**-1074])
+    cases.append(tuple(g.ravel() for g in np.meshgrid(special, special, special)))
+    ties = 0
+    for a, b, c in cases:
+        soft, hard = np.empty_like(a), np.empty_like(a)
+        with np.errstate(all="ignore"):
+            run(a, b, c, soft, hard)
+            ties += int(np.sum((a * b + c) != hard))  # cases two roundings get wrong
+        diff = soft.view(np.uint64) != hard.view(np.uint64)
+        assert not diff.any(), (a[diff][:3], b[diff][:3], c[diff][:3], soft[diff][:3], hard[diff][:3])
+    assert ties > 10_000  # the cases exercise the single rounding
+
+
+def test_the_soft_fma_emission_gives_the_same_bits():
+    """Every kernel through the scalar emission with soft_fma (what CPUs
+    without FMA run) gives the ufuncs' bits on a dense sample."""
+    from numba import njit
+
+    from gelu_numba.core import vector32 as V
+
+    x = _data(20000)
+    dy = _data(x.size, seed=12)
+    for name in ALL:
+        if name in BINARY:
+            @njit
+            def loop(dy, x, out, name=name):
+                V.run_binary(name, "soft", dy.ctypes.data, x.ctypes.data, out.ctypes.data, 0, x.size, False)
+            out = np.empty_like(x)
+            with np.errstate(all="ignore"):
+                loop(dy, x, out)
+                expected = getattr(gn, name)(dy, x)
+        else:
+            @njit
+            def loop(x, out, name=name):
+                V.run_unary(name, "soft", x.ctypes.data, out.ctypes.data, 0, x.size)
+            out = np.empty_like(x)
+            with np.errstate(all="ignore"):
+                loop(x, out)
+                expected = getattr(gn, name)(x)
+        assert np.array_equal(_bits(out), _bits(expected)), name
+
+
+@pytest.mark.skipif(not X86, reason="x86-64 targets")
+def test_a_cpu_without_fma_gets_the_soft_fma_loops():
+    """Compiled for x86-64 (no FMA): the loops call libm's fma where this
+    CPU has FMA (glibc then runs the instruction), and are the soft_fma
+    emission where it has not (simulated: host features without fma); the
+    bits are the same either way."""
+    code = """
+        import hashlib
+        import numpy as np
+        from llvmlite import binding as llvm
+        real = llvm.get_host_cpu_features
+        def without_fma():
+            f = real()
+            f["fma"] = False
+            return f
+        llvm.get_host_cpu_features = without_fma
+        import gelu_numba as gn
+        from gelu_numba.core import vector32
+        print(vector32.variant(), vector32.emission())
+        rng = np.random.default_rng(5)
+        x = rng.normal(0, 3, 5000).astype(np.float32)
+        dy = rng.normal(0, 1, 5000).astype(np.float32)
+        h = hashlib.sha256()
+        for name in ("gelu", "gelu_tanh_grad", "gelu_sigmoid_grad2", "gelu_backward"):
+            f = getattr(gn, name)
+            h.update((f(dy, x) if name.endswith("backward") else f(x)).tobytes())
+        print(h.hexdigest())
+    """
+    code_, out, err = _python(code, NUMBA_CPU_NAME="x86-64", NUMBA_CPU_FEATURES="")
+    assert code_ == 0, err[-2000:]
+    first, digest = out.split("\n")[:2]
+    assert first == "scalar soft"
+    code_, out2, err = _python(code.replace('f["fma"] = False', 'pass'), NUMBA_CPU_NAME="x86-64", NUMBA_CPU_FEATURES="")
+    assert code_ == 0, err[-2000:]
+    assert out2.split("\n")[0] == ("scalar scalar" if HOST.get("fma") else "scalar soft")
+    code_, out3, err = _python(code.replace('f["fma"] = False', 'pass'))
+    assert code_ == 0, err[-2000:]
+    assert out3.split("\n")[1] == digest  # the host's own variant: the same bits

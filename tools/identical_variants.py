@@ -2,6 +2,7 @@
 
     python tools/identical_variants.py                # all 2^32 float32 inputs, every variant here
     python tools/identical_variants.py --kernels gelu,gelu_backward
+    python tools/identical_variants.py --soft         # and the scalar emission with soft_fma
     python tools/identical_variants.py --cpus         # samples, compiled for AVX2 and SSE2-only CPUs
     python tools/identical_variants.py --json FILE
 
@@ -10,7 +11,8 @@ infinities included) through each kernel's loop in each variant this CPU
 can run (``avx512``, ``avx2``, ``scalar``: gelu_numba.core.vector32), in
 chunks of 2^24, compared bit for bit; the backward kernels pair each x with
 a dy drawn from all bit patterns by a fixed permutation.  About a minute a
-kernel on one core.
+kernel on one core.  ``--soft`` adds ``soft``, the scalar emission whose
+FMAs are plain arithmetic (what CPUs without FMA run): 3-7 minutes a kernel.
 
 ``--cpus``: a mixed sample (random bits, N(0, 3^2), the tails, each
 minimum's neighbourhood) of --n points per format (default 10^7) through
@@ -141,6 +143,7 @@ def main(argv=None):
     parser.add_argument("--kernels", default=",".join(V.KERNELS))
     parser.add_argument("--cpus", action="store_true", help="samples across CPUs instead of the exhaustive run")
     parser.add_argument("--n", type=int, default=10_000_000, help="sample size per format with --cpus")
+    parser.add_argument("--soft", action="store_true", help="add the soft_fma scalar emission to the exhaustive run")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     started = time.time()
@@ -152,7 +155,7 @@ def main(argv=None):
     else:
         order = list(V.VARIANTS)
         best = V.variant()
-        variants = order[order.index(best):]
+        variants = order[order.index(best):] + ([V.SOFT] if args.soft else [])
         result = {"variants": variants, "kernels": {}}
         for name in args.kernels.split(","):
             t = time.time()

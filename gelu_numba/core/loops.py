@@ -340,7 +340,7 @@ def unary32(name, parallel, cache=True):
     """The float32 inner loop of y = name(x) by the explicit-SIMD algorithm of
     ``vector32`` (its variant for this process), unit-stride runs whole, other
     strides element by element through its scalar emission (the same bits)."""
-    isa = vector32.variant()
+    isa = vector32.emission()
     threads_from = PARALLEL_MIN_SIZE[4] if parallel else _NEVER
     sources = SOURCES_DIGEST
 
@@ -378,7 +378,7 @@ def unary32(name, parallel, cache=True):
 def binary32(name, parallel, cache=True):
     """The float32 inner loop of out = name(dy, x) by ``vector32``, as
     :func:`unary32`; a broadcast dy (stride 0) runs whole too."""
-    isa = vector32.variant()
+    isa = vector32.emission()
     threads_from = PARALLEL_MIN_SIZE[4] if parallel else _NEVER
     sources = SOURCES_DIGEST
 

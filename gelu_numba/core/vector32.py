@@ -93,6 +93,10 @@ _X = C.COMMON_F64  # the float64 values of the forms' constants
 #: part of the cache key (a closure variable of every loop).
 ENVIRONMENT = "GELU_NUMBA_SIMD"
 VARIANTS = (AVX512, AVX2, SCALAR)
+#: The scalar emission with every FMA computed by plain arithmetic
+#: (``simd.soft_fma``), the same bits: for CPUs without FMA, where LLVM would
+#: call libm's software fma (~150 ns each with glibc).
+SOFT = "soft"
 
 
 # -- the algorithm ---------------------------------------------------------------
@@ -199,7 +203,7 @@ def _kernel(builder, kind, isa, x32, dy32=None):
     nan = is_nan(builder, x32)
     zero = ir.Constant(x32.type, None)
     xs = builder.select(nan, zero, x32)
-    if isa != SCALAR:
+    if isa not in (SCALAR, SOFT):
         parts = []
         dys = halves(builder, dy32) if dy32 is not None else (None, None)
         for half, dy_half in zip(halves(builder, xs), dys):
@@ -208,7 +212,7 @@ def _kernel(builder, kind, isa, x32, dy32=None):
             parts.append(L.narrow(_compute(L, kind, L.widen(half), dy)))
         y = join(builder, *parts)
     else:
-        L = Lanes(builder, 1, SCALAR)
+        L = Lanes(builder, 1, SCALAR, hardware_fma=isa != SOFT and _fma_without_emulation())
         dy = L.widen(dy32) if dy32 is not None else None
         y = L.narrow(_compute(L, kind, L.widen(xs), dy))
     return builder.select(nan, x32, y)
@@ -247,6 +251,55 @@ def _target_vectors():
 
 
 @functools.cache
+def _target_has_fma():
+    """Whether the CPU Numba compiles for has a scalar float64 FMA
+    instruction (x86 with FMA, aarch64): a scalar fma is compiled to
+    assembly and read.  Without one LLVM would call libm's fma, whose
+    software fallback (glibc on x86 without FMA) takes ~150 ns; the scalar
+    emission then computes it with plain arithmetic (``simd.soft_fma``),
+    rounded once all the same."""
+    import re
+
+    from llvmlite import binding as llvm
+    from numba.core.registry import cpu_target
+
+    try:
+        tm = cpu_target.target_context.codegen()._tm
+    except Exception:  # noqa: BLE001 (a Numba without it: plain arithmetic is always right)
+        return False
+    module = llvm.parse_assembly(
+        "declare double @llvm.fma.f64(double, double, double)\n"
+        "define double @probe(double %a, double %b, double %c) {\n"
+        "  %d = call double @llvm.fma.f64(double %a, double %b, double %c)\n"
+        "  ret double %d\n}\n"
+    )
+    asm = tm.emit_assembly(module)
+    # a call or jump to the symbol (with Numba's code model: movabsq $fma)
+    return re.search(r"[\s$*]_?fma(@\w+)?\b", asm) is None
+
+
+def _fma_without_emulation():
+    """Whether the scalar emission may leave its FMAs to the compiler: the
+    target has the instruction, or this host has it and libm's fma (which
+    LLVM calls for a target without it) runs the instruction (glibc picks
+    its fma by the CPU it runs on)."""
+    if _target_has_fma():
+        return True
+    from llvmlite import binding as llvm
+
+    return bool(llvm.get_process_triple().startswith("x86_64") and llvm.get_host_cpu_features().get("fma"))
+
+
+def emission():
+    """What the loops compile: variant(), or SOFT (the scalar emission
+    with ``simd.soft_fma``) where neither the target nor this CPU has FMA.
+    It is a closure variable of the loops, so each lands in its own cache
+    entry."""
+    v = variant()
+    return SOFT if v == SCALAR and not _fma_without_emulation() else v
+
+
+@functools.cache
 def variant():
     """The variant of the float32 loops in this process: the widest of
     "avx512", "avx2" (with FMA) and "scalar" that the target CPU has;
@@ -276,9 +329,9 @@ def _literal(value):
 def _check(kind, isa, kinds):
     if kind not in kinds:
         raise ValueError(f"no float32 vector kernel {kind!r}")
-    if isa not in VARIANTS:
+    if isa not in VARIANTS + (SOFT,):
         raise ValueError(f"unknown variant {isa!r}")
-    if isa != SCALAR and VARIANTS.index(isa) < VARIANTS.index(_target_vectors()):
+    if isa not in (SCALAR, SOFT) and VARIANTS.index(isa) < VARIANTS.index(_target_vectors()):
         # never reaches LLVM: an x86 intrinsic for a CPU without it aborts the process
         raise RuntimeError(f"{isa} loops requested for a CPU without {isa}")
 
@@ -316,7 +369,7 @@ def _emit_range(builder, isa, lo, hi, body, out, reads):
     outgrow the caches (measured: 1.38 against 3.07 ns per element,
     gelu_tanh on 16M float32, one thread)."""
     prefer_wide_vectors(builder.function)
-    if isa == SCALAR:
+    if isa in (SCALAR, SOFT):
         with cgutils.for_range_slice(builder, lo, hi, ir.Constant(I64, 1), inc=True) as (index, _):
             body(index, None)
         return
@@ -372,7 +425,7 @@ def run_unary(typingctx, kind, isa, x, out, lo, hi):
         _, _, xp, op, lo, hi = args
 
         def body(i, mask):
-            if isa_ == SCALAR:
+            if isa_ in (SCALAR, SOFT):
                 xv = builder.load(builder.bitcast(_element(builder, xp, i), F32.as_pointer()))
                 builder.store(_kernel(builder, kind_, isa_, xv), builder.bitcast(_element(builder, op, i), F32.as_pointer()))
             else:
@@ -400,7 +453,7 @@ def run_binary(typingctx, kind, isa, dy, x, out, lo, hi, broadcast):
         g = builder.load(builder.bitcast(_element(builder, dyp, ir.Constant(I64, 0)), F32.as_pointer())) if bcast else None
 
         def body(i, mask):
-            if isa_ == SCALAR:
+            if isa_ in (SCALAR, SOFT):
                 xv = builder.load(builder.bitcast(_element(builder, xp, i), F32.as_pointer()))
                 dv = g if bcast else builder.load(builder.bitcast(_element(builder, dyp, i), F32.as_pointer()))
                 builder.store(_kernel(builder, kind_, isa_, xv, dv), builder.bitcast(_element(builder, op, i), F32.as_pointer()))
