@@ -11,6 +11,12 @@ working tree's, so both run in one process on the same arrays, interleaved
 ufuncs of both; ``--new-target`` sets another target of the working tree
 against the commit's (``cpu``: serial).  Run it with ``NUMBA_CPU_NAME`` and
 ``NUMBA_CPU_FEATURES`` set to compare both as compiled for another CPU.
+
+``--host-without-fma`` (with ``NUMBA_CPU_NAME=x86-64``) plays a CPU without
+FMA on one that has it: Numba is told the host has no FMA (so the working
+tree's scalar emission computes FMAs by ``simd.soft_fma``), and the run
+should have ``GLIBC_TUNABLES=glibc.cpu.hwcaps=-FMA,-AVX2`` so that glibc's
+``fma``, which the earlier commit calls, is its software version too.
 """
 
 import argparse
@@ -43,7 +49,22 @@ def extract(commit, where):
         return importlib.import_module(name + "._build")
 
 
+def _host_without_fma():
+    from llvmlite import binding as llvm
+
+    real = llvm.get_host_cpu_features
+
+    def features():
+        f = real()
+        f["fma"] = False
+        return f
+
+    llvm.get_host_cpu_features = features
+
+
 def main(argv=None):
+    if "--host-without-fma" in (sys.argv[1:] if argv is None else argv):
+        _host_without_fma()  # before anything compiles
     from gelu_numba.core import build as _build
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,6 +77,7 @@ def main(argv=None):
     p.add_argument("--target", default="parallel", choices=("parallel", "cpu"),
                    help="the target of both sides (cpu: serial)")
     p.add_argument("--new-target", help="the working tree's target, if not --target")
+    p.add_argument("--host-without-fma", action="store_true", help="play a CPU without FMA (see above)")
     p.add_argument("--json")
     a = p.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="gelu_base_")
@@ -93,7 +115,14 @@ def _compare(a, base):
             rows.append(row)
             print(f"{name:20s} {dtype:8s} old {row['old_ns']:7.3f}  new {row['new_ns']:7.3f} ns/el  x{row['speedup']:.2f}", flush=True)
     if a.json:
-        pathlib.Path(a.json).write_text(json.dumps({"commit": a.commit, "environment": bench.environment(), "rows": rows}, indent=1))
+        import os
+
+        from gelu_numba.core import vector32
+
+        setting = {k: os.environ[k] for k in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "GLIBC_TUNABLES") if k in os.environ}
+        pathlib.Path(a.json).write_text(json.dumps({
+            "commit": a.commit, "environment": bench.environment(), "setting": setting,
+            "host_without_fma": a.host_without_fma, "float32_emission": vector32.emission(), "rows": rows}, indent=1))
     return 0
 
 

@@ -12,7 +12,9 @@ the same function emits every variant:
   16-entry table of doubles: it would take four vpermps and three blends);
 - ``Lanes(builder, 1, SCALAR)``: one float64, table lookups as indexed
   loads from a constant array.  It runs on every CPU (SSE2-only x86,
-  aarch64), and is what users' own ``@njit`` code gets.
+  aarch64), and is what users' own ``@njit`` code gets;
+  ``hardware_fma=False`` computes its fused multiply-adds with plain
+  arithmetic (``soft_fma``), for CPUs without FMA.
 
 The operations are plain IEEE arithmetic (correctly rounded, fused where
 named) and bit manipulations, so every variant gives the same bits; no
