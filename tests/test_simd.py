@@ -432,3 +432,30 @@ def test_a_cpu_without_fma_gets_the_soft_fma_loops():
     code_, out3, err = _python(code.replace('f["fma"] = False', 'pass'))
     assert code_ == 0, err[-2000:]
     assert out3.split("\n")[1] == digest  # the host's own variant: the same bits
+
+
+@pytest.mark.skipif(not (X86 and HOST.get("avx512f") and CAN_RUN_AVX2), reason="needs an AVX-512 CPU")
+def test_the_avx2_variant_keeps_512_bit_code_out():
+    """GELU_NUMBA_SIMD=avx2 on an AVX-512 CPU is asked for to keep 512-bit
+    code out (CPUs that lower the clock for it): LLVM must not pair the
+    8-float blocks into zmm registers (it did, until the loops asked for
+    256-bit vectors: simd.prefer_wide_vectors)."""
+    from numba import njit
+
+    from gelu_numba.core import vector32 as V
+
+    for name in ("gelu", "gelu_tanh", "gelu_backward"):
+        if name in BINARY:
+            @njit
+            def loop(x, out, name=name):
+                V.run_binary(name, "avx2", x.ctypes.data, x.ctypes.data, out.ctypes.data, 0, x.size, False)
+        else:
+            @njit
+            def loop(x, out, name=name):
+                V.run_unary(name, "avx2", x.ctypes.data, out.ctypes.data, 0, x.size)
+        x = np.linspace(-4, 4, 100, dtype=np.float32)
+        out = np.empty_like(x)
+        loop(x, out)
+        asm = next(iter(loop.inspect_asm().values()))
+        assert "ymm" in asm and "zmm" not in asm, name
+        assert np.array_equal(_bits(out), _bits(getattr(gn, name)(*((x, x) if name in BINARY else (x,)))))

@@ -50,14 +50,24 @@ F32, F64, I64, I32, I1 = ir.FloatType(), ir.DoubleType(), ir.IntType(64), ir.Int
 PREFER_WIDE = '"prefer-vector-width"="512"'
 
 
-def prefer_wide_vectors(function):
+def prefer_wide_vectors(function, bits=512):
     """Let LLVM vectorise `function`'s loops as wide as the CPU allows
-    (PREFER_WIDE)."""
+    (PREFER_WIDE), or ask for at most `bits`-wide vectors (256: the AVX2
+    loops, which on an AVX-512 CPU LLVM would otherwise pair into zmm
+    registers, defeating the variant chosen to keep 512-bit code out)."""
     # llvmlite accepts only a fixed list of attribute names; the set under
     # it emits any string as written.  Without it the loops still work,
     # in 256-bit vectors on Intel.
+    # Below 512 LLVM also needs the widest vector the code requires (no
+    # attribute reads as "any width": zmm registers stay legal).
+    wanted = [PREFER_WIDE.replace("512", str(bits))]
+    if bits < 512:
+        wanted.append(f'"min-legal-vector-width"="{bits}"')
     try:
-        set.add(function.attributes, PREFER_WIDE)
+        for old in [a for a in function.attributes if str(a).startswith(('"prefer-vector-width"', '"min-legal'))]:
+            set.discard(function.attributes, old)
+        for attribute in wanted:
+            set.add(function.attributes, attribute)
     except Exception:  # noqa: BLE001 (a newer llvmlite: keep LLVM's choice)
         pass
 
