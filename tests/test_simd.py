@@ -339,7 +339,8 @@ def test_soft_fma_is_the_fma_instruction():
     vfmadd, bit for bit: random operands over 2^-300 .. 2^140, near
     cancellation, the ties that rounding t + e to nearest instead of to odd
     gets wrong (c + p exactly half an ulp off a double, the product's error
-    tiny), and the special values."""
+    tiny), the whole exponent range (subnormal, overflowing and infinite
+    products, where it branches to libm), and the special values."""
     run = _fma_pair()
     rng = np.random.default_rng(11)
     n = 200_000
@@ -352,7 +353,12 @@ def test_soft_fma_is_the_fma_instruction():
     scale = 2.0 ** rng.integers(-200, 100, n)
     a = (1 + rng.random(n)) * scale
     cases.append((a, (2 * j + 1) * 2.0**-53 / (a / scale), (1 - j * 2.0**-52) * scale))
-    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 3.0, 1e-300, 2.0**-1074])
+    full = lambda: rng.standard_normal(n) * 2.0 ** rng.integers(-1074, 1024, n).astype(np.float64)  # noqa: E731
+    a, b, c = full(), full(), full()
+    with np.errstate(all="ignore"):
+        c[::3] = -(a * b)[::3] * (1 + 2.0**-40)  # near cancellation across the exponent range
+    cases.append((a, b, c))  # the ends of the range: the branch to libm's fma
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 3.0, 1e-300, 2.0**-1074, 1e308])
     cases.append(tuple(g.ravel() for g in np.meshgrid(special, special, special)))
     ties = 0
     for a, b, c in cases:
@@ -397,9 +403,10 @@ def test_the_soft_fma_emission_gives_the_same_bits():
 @pytest.mark.skipif(not X86, reason="x86-64 targets")
 def test_a_cpu_without_fma_gets_the_soft_fma_loops():
     """Compiled for x86-64 (no FMA): the loops call libm's fma where this
-    CPU has FMA (glibc then runs the instruction), and are the soft_fma
-    emission where it has not (simulated: host features without fma); the
-    bits are the same either way."""
+    CPU has FMA (glibc then runs the instruction), and compute FMAs by
+    simd.soft_fma where it has not (simulated: host features without fma),
+    float32 and float64 (random bits and the tails included); the bits are
+    the host's either way."""
     code = """
         import hashlib
         import numpy as np
@@ -416,10 +423,15 @@ def test_a_cpu_without_fma_gets_the_soft_fma_loops():
         rng = np.random.default_rng(5)
         x = rng.normal(0, 3, 5000).astype(np.float32)
         dy = rng.normal(0, 1, 5000).astype(np.float32)
+        x64 = np.concatenate([rng.normal(0, 3, 3000), -rng.uniform(5, 40, 1000), rng.uniform(-1.2, -0.3, 1000),
+                              rng.integers(0, 2**64 - 1, 1000, dtype=np.uint64, endpoint=True).view(np.float64)])
+        dy64 = rng.normal(0, 1, x64.size)
         h = hashlib.sha256()
-        for name in ("gelu", "gelu_tanh_grad", "gelu_sigmoid_grad2", "gelu_backward"):
-            f = getattr(gn, name)
-            h.update((f(dy, x) if name.endswith("backward") else f(x)).tobytes())
+        with np.errstate(all="ignore"):
+            for name in ("gelu", "gelu_tanh_grad", "gelu_sigmoid_grad2", "gelu_backward"):
+                f = getattr(gn, name)
+                for a, b in ((dy, x), (dy64, x64)):
+                    h.update((f(a, b) if name.endswith("backward") else f(b)).tobytes())
         print(h.hexdigest())
     """
     code_, out, err = _python(code, NUMBA_CPU_NAME="x86-64", NUMBA_CPU_FEATURES="")

@@ -245,7 +245,8 @@ def unary(kernel, dtype, parallel, cache=True):
     T = dtype
     size = np.dtype(dtype).itemsize
     threads_from = PARALLEL_MIN_SIZE[size] if parallel else _NEVER
-    sources = SOURCES_DIGEST
+    # (and whether FMAs are plain arithmetic here: fp._cpu_fma_codegen)
+    sources = SOURCES_DIGEST + (":soft-fma" if vector32.fma_emulated() else "")
 
     def loop(args, dims, steps, data):
         sources  # noqa: B018 (a closure variable, for the cache key)
@@ -285,7 +286,8 @@ def binary(kernel, dtype, parallel, cache=True):
     T = dtype
     size = np.dtype(dtype).itemsize
     threads_from = PARALLEL_MIN_SIZE[size] if parallel else _NEVER
-    sources = SOURCES_DIGEST
+    # (and whether FMAs are plain arithmetic here: fp._cpu_fma_codegen)
+    sources = SOURCES_DIGEST + (":soft-fma" if vector32.fma_emulated() else "")
 
     def loop(args, dims, steps, data):
         sources  # noqa: B018 (a closure variable, for the cache key)

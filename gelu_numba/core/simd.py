@@ -124,7 +124,7 @@ class Lanes:
         (``hardware_fma=False``), the same result from plain arithmetic
         (``soft_fma``), not libm's fma (glibc's takes ~150 ns there)."""
         if not self.hardware_fma:
-            return soft_fma(self.builder, a, b, c)
+            return soft_fma(self.builder, a, b, c, guard=False)
         fn = _declare(self.module, f"llvm.fma.{self._suffix}", self.f64, [self.f64] * 3)
         return self.builder.call(fn, [a, b, c])
 
@@ -249,11 +249,11 @@ class Lanes:
 # -- blocks of float32 in memory (AVX-512: 16 per zmm; AVX2: 8 per ymm) ---------
 
 
-def soft_fma(builder, a, b, c):
+def soft_fma(builder, a, b, c, guard=True):
     """a * b + c rounded once, for float64 without an FMA instruction: about
-    40 SSE2 instructions, no branch, no libm.  Boldo and Melquiond's
-    emulation ("Emulation of FMA and correctly rounded sums: proved
-    algorithms using rounding to odd", IEEE TC 2008):
+    45 SSE2 instructions and one branch, no libm on the common path.
+    Boldo and Melquiond's emulation ("Emulation of FMA and correctly
+    rounded sums: proved algorithms using rounding to odd", IEEE TC 2008):
 
         (p, e)   = a * b exactly          Veltkamp's splits, Dekker's product
         (s, t)   = c + p exactly          TwoSum
@@ -261,14 +261,21 @@ def soft_fma(builder, a, b, c):
                                           last bit set where it was inexact
         result   = RN(s + v)
 
-    Exact while no step overflows and the product's error term is no
-    subnormal (|a b| >= 2^-916 or a b = 0); the float32 kernels stay far
-    inside that (their float64 values lie within 2^-330 .. 2^140).  Where
-    a b + c, computed plainly, is 0, infinite or NaN, that plain value is
-    the result: it has the signed zero, infinity or NaN that one rounding
-    gives (a NaN operand propagates as the hardware propagates it)."""
+    It is exact while no step overflows or underflows: |a|, |b| < 2^995,
+    |c| < 2^1020, |a b| < 2^1000, a b = 0 or 2^-960 <= |a b|, and
+    2^-960 <= |result|.
+    Outside that (operands at the ends of the exponent range, rare in the
+    kernels) a branch calls libm's fma, exact too; ``guard=False`` leaves
+    the branch out (twice as fast in the float32 kernels, whose operands
+    stay inside the range: tools/identical_variants.py --soft checks every
+    input).  Where an operand is
+    infinite or NaN, or the result 0, the plain a * b + c is the result (c
+    itself where only c is infinite or NaN): it has the infinity, NaN or
+    signed zero that one rounding gives (a NaN operand propagates as the
+    instruction propagates it)."""
     fmul, fadd, fsub = builder.fmul, builder.fadd, builder.fsub
-    split = ir.Constant(a.type, 134217729.0)  # 2^27 + 1
+    const = lambda v: ir.Constant(a.type, v)  # noqa: E731
+    split = const(134217729.0)  # 2^27 + 1
 
     def halves(v):
         g = fmul(split, v)
@@ -280,6 +287,9 @@ def soft_fma(builder, a, b, c):
         yy = fsub(s, x)
         return s, fadd(fsub(x, fsub(s, yy)), fsub(y, yy))
 
+    def below(v, bound):
+        return builder.fcmp_ordered("olt", _fabs(builder, v), const(bound))
+
     (ah, al), (bh, bl) = halves(a), halves(b)
     p = fmul(a, b)
     e = fadd(fadd(fadd(fsub(fmul(ah, bh), p), fmul(ah, bl)), fmul(al, bh)), fmul(al, bl))
@@ -290,15 +300,43 @@ def soft_fma(builder, a, b, c):
     vi, wi = builder.bitcast(v, I64), builder.bitcast(w, I64)
     one, zero = ir.Constant(I64, 1), ir.Constant(I64, 0)
     even = builder.icmp_unsigned("==", builder.and_(vi, one), zero)
-    inexact = builder.fcmp_unordered("une", w, ir.Constant(a.type, 0.0))
+    inexact = builder.fcmp_unordered("une", w, const(0.0))
     same_sign = builder.icmp_signed(">=", builder.xor(vi, wi), zero)
     step = builder.select(same_sign, one, ir.Constant(I64, -1))
     vi = builder.select(builder.and_(even, inexact), builder.add(vi, step), vi)
     result = fadd(s, builder.bitcast(vi, a.type))
     plain = fadd(fmul(a, b), c)
-    finite_nonzero = builder.and_(builder.fcmp_ordered("one", result, ir.Constant(a.type, 0.0)),
-                                  builder.fcmp_ordered("olt", _fabs(builder, plain), ir.Constant(a.type, float("inf"))))
-    return builder.select(finite_nonzero, result, plain)
+    inf = float("inf")
+
+    def special(plain):
+        # an infinite or NaN c with finite a, b is the result (a b may
+        # overflow plainly where the exact product does not); else the
+        # plain value
+        factors_finite = builder.and_(below(a, inf), below(b, inf))
+        return builder.select(factors_finite, fadd(c, const(0.0)), plain)
+
+    finite = builder.and_(builder.and_(below(a, inf), below(b, inf)), below(c, inf))
+    zero_product = builder.or_(builder.fcmp_ordered("oeq", a, const(0.0)), builder.fcmp_ordered("oeq", b, const(0.0)))
+    in_range = builder.and_(
+        builder.and_(builder.and_(below(a, 2.0**995), below(b, 2.0**995)), below(c, 2.0**1020)),
+        builder.and_(below(p, 2.0**1000), builder.or_(zero_product, builder.not_(below(p, 2.0**-960)))))
+    zero_result = builder.fcmp_ordered("oeq", result, const(0.0))
+    fast = builder.select(builder.and_(in_range, builder.not_(zero_result)), result, plain)
+    tiny_result = builder.and_(builder.not_(zero_result), below(result, 2.0**-960))
+    exact_needed = builder.and_(finite, builder.or_(builder.not_(in_range), tiny_result))
+    if not guard:
+        return builder.select(finite, fast, special(plain))
+    origin = builder.block
+    with builder.if_then(exact_needed, likely=False):
+        # libm's fma by name, not llvm.fma: the intrinsic is "speculatable",
+        # and LLVM would hoist the call out of this branch into every element
+        fn = _declare(builder.module, "fma", a.type, [a.type] * 3)
+        slow = builder.call(fn, [a, b, c])
+        slow_block = builder.block
+    merged = builder.phi(a.type)
+    merged.add_incoming(fast, origin)
+    merged.add_incoming(slow, slow_block)
+    return builder.select(finite, merged, special(plain))
 
 
 def _fabs(builder, v):

@@ -290,13 +290,20 @@ def _fma_without_emulation():
     return bool(llvm.get_process_triple().startswith("x86_64") and llvm.get_host_cpu_features().get("fma"))
 
 
+def fma_emulated():
+    """Whether this process's CPU code computes FMAs by plain arithmetic
+    (``simd.soft_fma``): neither the target nor this CPU has FMA.  The
+    loops carry it in their cache key."""
+    return not _fma_without_emulation()
+
+
 def emission():
     """What the loops compile: variant(), or SOFT (the scalar emission
     with ``simd.soft_fma``) where neither the target nor this CPU has FMA.
     It is a closure variable of the loops, so each lands in its own cache
     entry."""
     v = variant()
-    return SOFT if v == SCALAR and not _fma_without_emulation() else v
+    return SOFT if v == SCALAR and fma_emulated() else v
 
 
 @functools.cache
