@@ -353,7 +353,7 @@ def test_soft_fma_is_the_fma_instruction():
     scale = 2.0 ** rng.integers(-200, 100, n)
     a = (1 + rng.random(n)) * scale
     cases.append((a, (2 * j + 1) * 2.0**-53 / (a / scale), (1 - j * 2.0**-52) * scale))
-    full = lambda: rng.standard_normal(n) * 2.0 ** rng.integers(-1074, 1024, n).astype(np.float64)  # noqa: E731
+    full = lambda: rng.standard_normal(n) * 2.0 ** rng.integers(-1074, 1022, n).astype(np.float64)  # noqa: E731
     a, b, c = full(), full(), full()
     with np.errstate(all="ignore"):
         c[::3] = -(a * b)[::3] * (1 + 2.0**-40)  # near cancellation across the exponent range
