@@ -278,6 +278,7 @@ def _target_has_fma():
     return re.search(r"[\s$*]_?fma(@\w+)?\b", asm) is None
 
 
+@functools.cache
 def _fma_without_emulation():
     """Whether the scalar emission may leave its FMAs to the compiler: the
     target has the instruction, or this host has it and libm's fma (which
