@@ -41,6 +41,10 @@ E = exp(-|w|), D = 1 + E, R = 1/D (``Lanes.reciprocal``)::
 and every backward is dy f', with f' = -0.0 for x <= -t_max (the saturation
 of every other target).
 
+Emissions (``emission()``): AVX-512, AVX2 with FMA, the scalar emission,
+and ``soft``, the scalar emission whose FMAs are plain arithmetic
+(``simd.soft_fma``) for CPUs without FMA; the same bits from all four.
+
 NaN: a NaN x is returned unchanged (payload and sign: selected in float32)
 and replaced by 0 before any arithmetic, so no lane raises "invalid"; a NaN
 dy propagates through the product.  No lane underflows in float64; the
