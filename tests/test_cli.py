@@ -49,6 +49,9 @@ def test_report_json_is_the_default_subcommand(tmp_path, capsys):
     for key in ("gelu_numba", "numba", "llvmlite", "numpy", "threading_layer", "simd", "cuda"):
         assert key in env
     assert env["threading_layer"] in ("tbb", "omp", "workqueue")
+    from gelu_numba.core import vector32
+
+    assert env["float32_loops"].startswith(vector32.emission() + ", FMA ")
 
     x = np.array(doc["x"])
     values = {k: np.array(v) for k, v in doc["values"].items()}

@@ -110,6 +110,7 @@ def environment():
         "simd": _simd_features(),
         "threads": numba.config.NUMBA_NUM_THREADS,
         "threading_layer": _threading_layer(),
+        "float32_loops": _float32_loops(),
     }
     try:
         from .. import gpu
@@ -138,6 +139,21 @@ def _simd_features():
         return [f for f in wanted if features.get(f)]
     except Exception:  # noqa: BLE001
         return []
+
+
+def _float32_loops():
+    """Which emission the float32 CPU loops compile (core/vector32.py), and
+    where the fused multiply-adds come from."""
+    from ..core import vector32
+
+    emission = vector32.emission()
+    if vector32.fma_emulated():
+        fma = "FMA by plain arithmetic (no FMA here)"
+    elif vector32._target_has_fma():
+        fma = "FMA instruction"
+    else:
+        fma = "FMA by libm (the target has none; this CPU runs it)"
+    return f"{emission}, {fma}"
 
 
 def _threading_layer():
@@ -223,6 +239,7 @@ def report(args):
               f"numpy {env['numpy']}, Python {env['python']}")
         print(f"CPU {env['cpu']} ({', '.join(env['simd']) or 'no SIMD extensions found'}); "
               f"{_plural(env['threads'], 'thread')}, threading layer {env['threading_layer']}")
+        print(f"float32 loops: {env['float32_loops']}")
         print(f"CUDA: {env['cuda']}")
     x, rows = value_table()
     if text:
