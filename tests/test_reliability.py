@@ -225,8 +225,8 @@ def test_many_small_calls_do_not_leak():
         import gelu_numba as gn, gelu_numba.parallel as gp
         x = np.ones(16, np.float32)
         out = np.empty_like(x)
-        for f in (gn.gelu, gp.gelu, gn.gelu_backward):
-            f(x, out=out) if f is not gn.gelu_backward else f(x, x, out=out)
+        for f in (gn.gelu, gp.gelu, gn.gelu_backward, gp.gelu_backward):  # every loop below, loaded
+            f(x, out=out) if f not in (gn.gelu_backward, gp.gelu_backward) else f(x, x, out=out)
         rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         before = rss()
         for _ in range(100_000):

@@ -128,6 +128,29 @@ def store(typingctx, base, offset, value):
     return types.none(base, offset, value), codegen
 
 
+@intrinsic
+def prefetch_ahead(typingctx, base, offset):
+    """Prefetch the 512 bytes that start PREFETCH_BYTES past base + offset
+    (eight cache lines: prefetcht0 each).  The unit-stride loops run in
+    chunks of 512 bytes, each prefetching its inputs a chunk-sized step
+    4 KB ahead (a prefetch inside the element loop would stop LLVM from
+    vectorising it).  Measured on the Intel Xeon, float64, 16M elements:
+    gelu_tanh 6.9 -> 3.8 ns serial, gelu_sigmoid 2.55 -> 1.7-1.8 ns on 2
+    threads; the CPU's prefetchers fall behind when input and output share
+    their offset within a cache line (vector32.PREFETCH_BYTES)."""
+    from .simd import prefetch
+    from .vector32 import PREFETCH_BYTES
+
+    def codegen(context, builder, sig, args):
+        base, offset = args
+        for line in range(8):
+            at = builder.add(offset, ir.Constant(offset.type, PREFETCH_BYTES + 64 * line))
+            prefetch(builder, builder.gep(base, [at]))
+        return context.get_dummy_value()
+
+    return types.none(base, offset), codegen
+
+
 _I64 = ir.IntType(64)
 
 
@@ -247,6 +270,7 @@ def unary(kernel, dtype, parallel, cache=True):
     threads_from = PARALLEL_MIN_SIZE[size] if parallel else _NEVER
     # (and whether FMAs are plain arithmetic here: fp._cpu_fma_codegen)
     sources = SOURCES_DIGEST + (":soft-fma" if vector32.fma_emulated() else "")
+    chunk = 512 // size  # elements per eight cache lines
 
     def loop(args, dims, steps, data):
         sources  # noqa: B018 (a closure variable, for the cache key)
@@ -261,8 +285,11 @@ def unary(kernel, dtype, parallel, cache=True):
                 nb, step = blocks(n)
                 for b in prange(nb):
                     inner = fpenv.enter()  # in the thread that runs this block
-                    for i in range(b * step, min(n, b * step + step)):
-                        store(out, i * size, kernel(load(x, i * size, zero)))
+                    end = min(n, b * step + step)
+                    for c in range(b * step, end, chunk):
+                        prefetch_ahead(x, c * size)
+                        for i in range(c, min(end, c + chunk)):
+                            store(out, i * size, kernel(load(x, i * size, zero)))
                     fpenv.leave(inner)
                 release(data)
             else:
@@ -270,8 +297,10 @@ def unary(kernel, dtype, parallel, cache=True):
                     count(data, PATH_UNIT)
                 else:
                     count(data, PATH_DECLINED)
-                for i in range(n):
-                    store(out, i * size, kernel(load(x, i * size, zero)))
+                for c in range(0, n, chunk):
+                    prefetch_ahead(x, c * size)
+                    for i in range(c, min(n, c + chunk)):
+                        store(out, i * size, kernel(load(x, i * size, zero)))
         else:
             count(data, PATH_STRIDED)
             for i in range(n):
@@ -288,6 +317,7 @@ def binary(kernel, dtype, parallel, cache=True):
     threads_from = PARALLEL_MIN_SIZE[size] if parallel else _NEVER
     # (and whether FMAs are plain arithmetic here: fp._cpu_fma_codegen)
     sources = SOURCES_DIGEST + (":soft-fma" if vector32.fma_emulated() else "")
+    chunk = 512 // size  # elements per eight cache lines
 
     def loop(args, dims, steps, data):
         sources  # noqa: B018 (a closure variable, for the cache key)
@@ -302,8 +332,12 @@ def binary(kernel, dtype, parallel, cache=True):
                 nb, step = blocks(n)
                 for b in prange(nb):
                     inner = fpenv.enter()  # in the thread that runs this block
-                    for i in range(b * step, min(n, b * step + step)):
-                        store(out, i * size, kernel(load(dy, i * size, zero), load(x, i * size, zero)))
+                    end = min(n, b * step + step)
+                    for c in range(b * step, end, chunk):
+                        prefetch_ahead(dy, c * size)
+                        prefetch_ahead(x, c * size)
+                        for i in range(c, min(end, c + chunk)):
+                            store(out, i * size, kernel(load(dy, i * size, zero), load(x, i * size, zero)))
                     fpenv.leave(inner)
                 release(data)
             else:
@@ -311,8 +345,11 @@ def binary(kernel, dtype, parallel, cache=True):
                     count(data, PATH_UNIT)
                 else:
                     count(data, PATH_DECLINED)
-                for i in range(n):
-                    store(out, i * size, kernel(load(dy, i * size, zero), load(x, i * size, zero)))
+                for c in range(0, n, chunk):
+                    prefetch_ahead(dy, c * size)
+                    prefetch_ahead(x, c * size)
+                    for i in range(c, min(n, c + chunk)):
+                        store(out, i * size, kernel(load(dy, i * size, zero), load(x, i * size, zero)))
         elif sd == 0 and sx == size and so == size:
             # A broadcast dy (what y.sum().backward() passes): threaded too.
             g = load(dy, 0, zero)
@@ -321,14 +358,19 @@ def binary(kernel, dtype, parallel, cache=True):
                 nb, step = blocks(n)
                 for b in prange(nb):
                     inner = fpenv.enter()  # in the thread that runs this block
-                    for i in range(b * step, min(n, b * step + step)):
-                        store(out, i * size, kernel(g, load(x, i * size, zero)))
+                    end = min(n, b * step + step)
+                    for c in range(b * step, end, chunk):
+                        prefetch_ahead(x, c * size)
+                        for i in range(c, min(end, c + chunk)):
+                            store(out, i * size, kernel(g, load(x, i * size, zero)))
                     fpenv.leave(inner)
                 release(data)
             else:
                 count(data, PATH_BROADCAST)
-                for i in range(n):
-                    store(out, i * size, kernel(g, load(x, i * size, zero)))
+                for c in range(0, n, chunk):
+                    prefetch_ahead(x, c * size)
+                    for i in range(c, min(n, c + chunk)):
+                        store(out, i * size, kernel(g, load(x, i * size, zero)))
         else:
             count(data, PATH_STRIDED)
             for i in range(n):
