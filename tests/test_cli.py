@@ -96,7 +96,10 @@ def test_report_text(tmp_path, capsys, monkeypatch):
     lines = out.splitlines()
     assert lines[0].startswith(f"gelu_numba {gelu_numba.__version__}: numba ")
     assert lines[1].startswith("CPU ") and "threading layer" in lines[1]
-    assert lines[2].startswith("CUDA: ")
+    from gelu_numba.core import vector32
+
+    assert lines[2].startswith(f"float32 loops: {vector32.emission()}, FMA ")
+    assert lines[3].startswith("CUDA: ")
     i = lines.index("GELU next to ReLU (float64)")
     assert lines[i + 1].split() == ["x", "relu", "gelu", "gelu_tanh", "gelu_sigmoid"]
     row = {ln.split()[0]: ln.split()[1:] for ln in lines[i + 3:i + 12]}
