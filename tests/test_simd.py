@@ -127,15 +127,16 @@ def test_the_remainder_reads_nothing_past_the_end(simd):
 def test_every_length_and_offset_in_the_avx2_loops():
     """The AVX2 loops step by two blocks of 8 per cache line, with a head
     of whole and masked blocks: lengths 0..48 at every offset within a
-    cache line, serial and threaded, give the bits of the scalar emission
-    (in a process whose loops are AVX2, on any CPU that has it)."""
+    cache line, and threaded runs of 20,000 or so at each offset, give the
+    bits of the scalar emission (in a process whose loops are AVX2, on any
+    CPU that has it)."""
     code = """
         import numpy as np
         import gelu_numba as gn, gelu_numba.parallel as gp
         from gelu_numba.core import vector32
         assert vector32.variant() == "avx2", vector32.variant()
         rng = np.random.default_rng(3)
-        base = (rng.normal(0, 3, 4096 + 64)).astype(np.float32)
+        base = (rng.normal(0, 3, 20100)).astype(np.float32)
         dy = rng.normal(0, 1, base.size).astype(np.float32)
         for name in ("gelu", "gelu_tanh_grad2", "gelu_backward"):
             binary = name.endswith("backward")
@@ -150,6 +151,11 @@ def test_every_length_and_offset_in_the_avx2_loops():
                         args = (dy[offset:offset + n], base[offset:offset + n]) if binary else (base[offset:offset + n],)
                         got = f(*args).view(np.uint32)
                         assert np.array_equal(got, scalar[offset:offset + n].view(np.uint32)), (name, offset, n)
+            for offset in range(16):  # threaded: two blocks, each with its own head and remainder
+                n = 20000 + offset
+                args = (dy[offset:offset + n], base[offset:offset + n]) if binary else (base[offset:offset + n],)
+                got = getattr(gp, name)(*args).view(np.uint32)
+                assert np.array_equal(got, scalar[offset:offset + n].view(np.uint32)), (name, offset, n, "threaded")
         print("ok")
     """
     code_, out, err = _python(code, GELU_NUMBA_SIMD="avx2")
