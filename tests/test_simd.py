@@ -377,32 +377,39 @@ def test_soft_fma_is_the_fma_instruction():
     assert ties > 10_000  # the cases exercise the single rounding
 
 
-def test_the_soft_fma_emission_gives_the_same_bits():
-    """Every kernel through the scalar emission with soft_fma (what CPUs
-    without FMA run) gives the ufuncs' bits on a dense sample."""
+def _vector_loop(name, isa):
+    """run(dy, x, out): kernel `name`'s unit-stride loop in emission `isa`
+    (dy unused by the unary kernels), compiled on its own."""
     from numba import njit
 
     from gelu_numba.core import vector32 as V
 
+    if name in BINARY:
+        @njit
+        def run(dy, x, out):
+            V.run_binary(name, isa, dy.ctypes.data, x.ctypes.data, out.ctypes.data, 0, x.size, False)
+    else:
+        @njit
+        def run(dy, x, out):
+            V.run_unary(name, isa, x.ctypes.data, out.ctypes.data, 0, x.size)
+    return run
+
+
+def _ufunc(name, dy, x):
+    f = getattr(gn, name)
+    return f(dy, x) if name in BINARY else f(x)
+
+
+def test_the_soft_fma_emission_gives_the_same_bits():
+    """Every kernel through the scalar emission with soft_fma (what CPUs
+    without FMA run) gives the ufuncs' bits on a dense sample."""
     x = _data(20000)
     dy = _data(x.size, seed=12)
     for name in ALL:
-        if name in BINARY:
-            @njit
-            def loop(dy, x, out, name=name):
-                V.run_binary(name, "soft", dy.ctypes.data, x.ctypes.data, out.ctypes.data, 0, x.size, False)
-            out = np.empty_like(x)
-            with np.errstate(all="ignore"):
-                loop(dy, x, out)
-                expected = getattr(gn, name)(dy, x)
-        else:
-            @njit
-            def loop(x, out, name=name):
-                V.run_unary(name, "soft", x.ctypes.data, out.ctypes.data, 0, x.size)
-            out = np.empty_like(x)
-            with np.errstate(all="ignore"):
-                loop(x, out)
-                expected = getattr(gn, name)(x)
+        out = np.empty_like(x)
+        with np.errstate(all="ignore"):
+            _vector_loop(name, "soft")(dy, x, out)
+            expected = _ufunc(name, dy, x)
         assert np.array_equal(_bits(out), _bits(expected)), name
 
 
@@ -458,22 +465,11 @@ def test_the_avx2_variant_keeps_512_bit_code_out():
     code out (CPUs that lower the clock for it): LLVM must not pair the
     8-float blocks into zmm registers (it did, until the loops asked for
     256-bit vectors: simd.prefer_wide_vectors)."""
-    from numba import njit
-
-    from gelu_numba.core import vector32 as V
-
     for name in ("gelu", "gelu_tanh", "gelu_backward"):
-        if name in BINARY:
-            @njit
-            def loop(x, out, name=name):
-                V.run_binary(name, "avx2", x.ctypes.data, x.ctypes.data, out.ctypes.data, 0, x.size, False)
-        else:
-            @njit
-            def loop(x, out, name=name):
-                V.run_unary(name, "avx2", x.ctypes.data, out.ctypes.data, 0, x.size)
+        loop = _vector_loop(name, "avx2")
         x = np.linspace(-4, 4, 100, dtype=np.float32)
         out = np.empty_like(x)
-        loop(x, out)
+        loop(x, x, out)
         asm = next(iter(loop.inspect_asm().values()))
         assert "ymm" in asm and "zmm" not in asm, name
-        assert np.array_equal(_bits(out), _bits(getattr(gn, name)(*((x, x) if name in BINARY else (x,)))))
+        assert np.array_equal(_bits(out), _bits(_ufunc(name, x, x)))
