@@ -210,18 +210,66 @@ class Lanes:
             out = self.builder.insert_element(out, v, ir.Constant(I32, lane))
         return out
 
-    def _constant_array(self, table):
-        data = b"".join(struct.pack("<d", float(v)) for v in table)
+    def lookups(self, tables, index):
+        """[table[index & 15] for table in tables], per lane: the same values
+        as `lookup` for each table.
+
+        AVX2 reads each lane's row of a row-major copy of the tables, two
+        entries at a time: a 16-byte load for lanes 0 and 1 and a
+        vinsertf128 from memory for lanes 2 and 3, then vunpcklpd/vunpckhpd
+        give two tables' entries for all four lanes -- two loads and about
+        one shuffle per table, where four scalar loads take four loads and
+        three shuffles (AVX2's shuffles all go to one port).  The rows are
+        16 entries (128 bytes) long, so that a lane's row is its index
+        shifted, and 16-byte aligned.  Other widths
+        look each table up on its own.
+        """
+        if self.isa != AVX2:
+            return [self.lookup(table, index) for table in tables]
+        if any(len(table) != 16 for table in tables):
+            raise ValueError("tables have 16 entries")
+        if len(tables) > 16:
+            raise ValueError("at most 16 tables")
+        # rows of 16 entries (128 bytes): a lane's row is (index & 15) << 7
+        # bytes in, one vpand and one vpsllq for the four lanes
+        rows = [[float(table[i]) for table in tables] + [0.0] * (16 - len(tables)) for i in range(16)]
+        array = self._constant_array([v for row in rows for v in row], shape=(16, 16))
+        offsets = self.builder.shl(self.builder.and_(index, self.int_const(15)), self.int_const(7))
+        base = self.builder.bitcast(array, ir.IntType(8).as_pointer())
+        pair = ir.VectorType(F64, 2)
+        rows_at = [self.builder.gep(base, [self.builder.extract_element(offsets, ir.Constant(I32, lane))], inbounds=True)
+                   for lane in range(4)]
+        out = []
+        for j in range(0, len(tables), 2):
+            loads = []
+            for row in rows_at:
+                at = self.builder.gep(row, [ir.Constant(I64, 8 * j)], inbounds=True)
+                loads.append(self.builder.load(self.builder.bitcast(at, pair.as_pointer()), align=16))
+            # [row0[j:j+2], row2[j:j+2]] and [row1[j:j+2], row3[j:j+2]]
+            a = self.builder.shuffle_vector(loads[0], loads[2], ir.Constant(ir.VectorType(I32, 4), [0, 1, 2, 3]))
+            b = self.builder.shuffle_vector(loads[1], loads[3], ir.Constant(ir.VectorType(I32, 4), [0, 1, 2, 3]))
+            out.append(self.builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(I32, 4), [0, 4, 2, 6])))
+            out.append(self.builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(I32, 4), [1, 5, 3, 7])))
+        return out[:len(tables)]
+
+    def _constant_array(self, table, shape=None):
+        shape = shape or (len(table),)
+        data = b"".join(struct.pack("<d", float(v)) for v in table) + repr(shape).encode()
         name = "gelu_numba.table." + hashlib.sha256(data).hexdigest()[:16]
         try:
             return self.module.get_global(name)
         except KeyError:
             pass
-        kind = ir.ArrayType(F64, len(table))
+        values = [ir.Constant(F64, float(v)) for v in table]
+        kind = ir.ArrayType(F64, shape[-1])
+        if len(shape) == 2:
+            values = [ir.Constant(kind, values[r * shape[1]:(r + 1) * shape[1]]) for r in range(shape[0])]
+            kind = ir.ArrayType(kind, shape[0])
         g = ir.GlobalVariable(self.module, kind, name=name)
         g.linkage = "internal"
         g.global_constant = True
-        g.initializer = ir.Constant(kind, [ir.Constant(F64, float(v)) for v in table])
+        g.align = 16
+        g.initializer = ir.Constant(kind, values)
         return g
 
     def reciprocal(self, d):

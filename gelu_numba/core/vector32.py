@@ -121,8 +121,8 @@ def _exp(L, a):
 def _piece(L, t, table):
     """table's polynomial of t's piece, at s = t - its middle."""
     i = L.shift_right(L.bits(L.add(t, L.const(1.0))), 50)
-    s = L.sub(t, L.lookup(T.MIDDLE, i))
-    return L.horner(s, [L.lookup(row, i) for row in table])
+    middle, *coefficients = L.lookups([T.MIDDLE, *table], i)
+    return L.horner(L.sub(t, middle), coefficients)
 
 
 def _form(kind):
