@@ -8,8 +8,9 @@ the same function emits every variant:
 - ``Lanes(builder, 8, AVX512)``: eight float64 lanes in a zmm register,
   table lookups as two-table permutes;
 - ``Lanes(builder, 4, AVX2)``: four float64 lanes in a ymm register (AVX2
-  with FMA), table lookups as four loads (AVX2 has no permute over a
-  16-entry table of doubles: it would take four vpermps and three blends);
+  with FMA), table lookups as loads of each lane's row, two tables at a
+  time (``lookups``; AVX2 has no permute over a 16-entry table of doubles:
+  it would take four vpermps and three blends per table);
 - ``Lanes(builder, 1, SCALAR)``: one float64, table lookups as indexed
   loads from a constant array.  It runs on every CPU (SSE2-only x86,
   aarch64), and is what users' own ``@njit`` code gets;
@@ -189,7 +190,8 @@ class Lanes:
 
         AVX-512: one vpermi2pd over two zmm registers holding the table
         (it reads only the low four bits of each index); AVX2: four loads
-        (vmovsd/vmovhpd, vinsertf128); scalar: a load from a constant array.
+        (vmovsd/vmovhpd, vinsertf128; ``lookups`` reads several tables
+        for less); scalar: a load from a constant array.
         """
         if len(table) != 16:
             raise ValueError("tables have 16 entries")
