@@ -162,6 +162,53 @@ def test_every_length_and_offset_in_the_avx2_loops():
     assert code_ == 0 and "ok" in out, f"exit {code_}: {err[-2000:]}"
 
 
+@pytest.mark.skipif(not CAN_RUN_AVX2, reason="this CPU has no AVX2 with FMA")
+def test_avx2_row_lookups_give_each_tables_entries():
+    """Lanes.lookups on AVX2 reads each lane's row of a row-major copy of
+    the tables, two entries per load: for 1 to 10 tables (odd counts leave
+    half a pair), every lane gets table[index & 15] of every table, with
+    the index's high bits set and lanes in every order."""
+    code = """
+        import numpy as np
+        from llvmlite import ir
+        from numba import njit, types
+        from numba.extending import intrinsic
+        from gelu_numba.core.simd import AVX2, I64, F64, Lanes
+
+        rng = np.random.default_rng(5)
+
+        def make(tables):
+            @intrinsic
+            def look(typingctx, index, out):
+                def codegen(context, builder, sig, args):
+                    ip = builder.inttoptr(args[0], ir.VectorType(I64, 4).as_pointer())
+                    op = builder.inttoptr(args[1], ir.VectorType(F64, 4).as_pointer())
+                    L = Lanes(builder, 4, AVX2)
+                    for k, v in enumerate(L.lookups(tables, builder.load(ip, align=8))):
+                        builder.store(v, builder.gep(op, [ir.Constant(I64, k)]), align=8)
+                    return context.get_dummy_value()
+                return types.none(types.intp, types.intp), codegen
+
+            @njit
+            def run(index, out):
+                look(index.ctypes.data, out.ctypes.data)
+            return run
+
+        for count in range(1, 11):
+            tables = [tuple(rng.normal(size=16)) for _ in range(count)]
+            run = make(tables)
+            for trial in range(64):
+                index = rng.integers(0, 1 << 20, 4).astype(np.int64)
+                out = np.empty((count, 4))
+                run(index, out)
+                want = np.array(tables)[:, index & 15]
+                assert np.array_equal(out, want), (count, index, out, want)
+        print("ok")
+    """
+    code_, out, err = _python(code, GELU_NUMBA_SIMD="avx2")
+    assert code_ == 0 and "ok" in out, f"exit {code_}: {err[-2000:]}"
+
+
 @pytest.mark.skipif(not X86, reason="the variants are x86-64's")
 def test_the_variant_follows_the_cpu_numba_compiles_for():
     code = """
