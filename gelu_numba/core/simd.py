@@ -217,14 +217,15 @@ class Lanes:
         as `lookup` for each table.
 
         AVX2 reads each lane's row of a row-major copy of the tables, two
-        entries at a time: a 16-byte load for lanes 0 and 1 and a
-        vinsertf128 from memory for lanes 2 and 3, then vunpcklpd/vunpckhpd
-        give two tables' entries for all four lanes -- two loads and about
-        one shuffle per table, where four scalar loads take four loads and
-        three shuffles (AVX2's shuffles all go to one port).  The rows are
-        16 entries (128 bytes) long, so that a lane's row is its index
-        shifted, and 16-byte aligned.  Other widths
-        look each table up on its own.
+        entries (16 bytes) at a time: lane 0's pair loaded (vmovapd) with
+        lane 2's inserted above it (vinsertf128 from memory), lane 1's with
+        lane 3's, then vunpcklpd and vunpckhpd give the two tables' entries
+        for all four lanes: two loads and about one shuffle per table,
+        where four scalar loads take four loads and three shuffles (and
+        Haswell to Skylake run every shuffle on one port).  The rows are 16
+        entries (128 bytes) long, so that a lane's row is its index
+        shifted, and 16-byte aligned.  Other widths look each table up on
+        its own.
         """
         if self.isa != AVX2:
             return [self.lookup(table, index) for table in tables]
