@@ -152,3 +152,28 @@ def test_backward_in_the_deep_tail(name, dtype):
     fused = abs(float(serial(name)(dy, x)) - float(true)) / unit
     naive = abs(float(dy * serial(variant + "_grad")(x)) - float(true)) / unit
     assert fused <= 1.5 < 100 < naive
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_lanes_whose_results_are_not_used_raise_nothing(name, dtype):
+    """A backward's result at a NaN x is that NaN, and outside the array
+    there is no result: neither may raise a flag.  dy is the smallest
+    subnormal, so that dy * f'(0) = dy / 2 would underflow if a NaN x's
+    lane or a masked-off lane of a broadcast dy computed it (both did): a
+    broadcast dy over every length up to 40 at every offset within a cache
+    line (the SIMD loops' masked head and remainder), and a NaN x with that
+    dy on every path."""
+    tiny = np.finfo(dtype).smallest_subnormal
+    base = np.full(80, 100.0, dtype)  # f'(100) = 1: every result is dy, exactly
+    for f in (serial(name), parallel(name)):
+        for offset in range(16):
+            for n in range(41):
+                with np.errstate(all="raise"):
+                    y = f(dtype(tiny), base[offset:offset + n])
+                assert np.all(y == tiny)
+        x = np.full(40_003, np.nan, dtype)
+        dy = np.full(x.size, tiny, dtype)
+        for a, b in ((dy[:5], x[:5]), (dy, x), (dy[::3], x[::3]), (dtype(tiny), x)):
+            with np.errstate(all="raise"):
+                y = f(a, b)
+            assert np.isnan(y).all()

@@ -559,9 +559,16 @@ def evaluate_grad2(x, v, form, c, p):
 
 
 @jitable
+def _dy_used(dy, x):
+    """dy, or 0 where x is NaN: that lane returns x, and a tiny dy times f'(0)
+    would raise "underflow" for a product nobody sees."""
+    return dy if x == x else type(dy)(0)
+
+
+@jitable
 def evaluate_backward(dy, x, v, form, c, p):
     m, k = _grad_parts(x, v, form, c, p)
-    return _narrow(x, _scaled_product(dy, m, k))
+    return _narrow(x, _scaled_product(_dy_used(dy, x), m, k))
 
 
 @jitable
@@ -585,7 +592,7 @@ def _d2f(x, v, form):
 @jitable
 def _backward(dy, x, v, form):
     m, k = _grad_parts(x, v, form, common(x), policy(x))
-    return _narrow(x, _scaled_product(dy, m, k))
+    return _narrow(x, _scaled_product(_dy_used(dy, x), m, k))
 
 
 # --------------------------------------------------------------------------

@@ -14,6 +14,11 @@ control bits while keeping the status flags the loop raised (so that
 NumPy's ``seterr`` still reports what it should).  ``enter`` and ``leave``
 are one ``stmxcsr`` and one ``ldmxcsr`` each (a few cycles).  On other
 architectures they do nothing.
+
+A threaded loop's blocks run in other threads, whose flags NumPy never
+reads: each block starts with its thread's flags clear
+(``enter_block``), hands back the flags it raised (``leave_block``), and
+the calling thread ORs them into its own (``merge``) before it leaves.
 """
 
 import llvmlite.binding as llvm
@@ -83,3 +88,52 @@ def leave(typingctx, saved):
         return context.get_dummy_value()
 
     return types.none(saved), codegen
+
+
+@intrinsic
+def enter_block(typingctx):
+    """:func:`enter` for one block of a threaded loop, which also clears
+    the thread's exception flags (a pool thread keeps those of earlier
+    calls), so that :func:`leave_block` sees only the block's own."""
+
+    def codegen(context, builder, sig, args):
+        if not _X86:
+            return ir.Constant(_I32, 0)
+        saved = _read(builder)
+        _write(builder, builder.and_(saved, ir.Constant(_I32, ~(CLEARED | FLAGS) & 0xFFFFFFFF)))
+        return saved
+
+    return types.uint32(), codegen
+
+
+@intrinsic
+def leave_block(typingctx, saved):
+    """Give back the thread's MXCSR (`saved`, from :func:`enter_block`),
+    with the exception flags the block raised added; returns those flags,
+    for the calling thread to :func:`merge`."""
+
+    def codegen(context, builder, sig, args):
+        if not _X86:
+            return ir.Constant(_I32, 0)
+        (saved,) = args
+        raised = builder.and_(_read(builder), ir.Constant(_I32, FLAGS))
+        _write(builder, builder.or_(saved, raised))
+        return raised
+
+    return types.uint32(saved), codegen
+
+
+@intrinsic
+def merge(typingctx, raised):
+    """Raise `raised` (exception flags, from :func:`leave_block`) in this
+    thread's MXCSR, where NumPy reads them."""
+
+    def codegen(context, builder, sig, args):
+        if not _X86:
+            return context.get_dummy_value()
+        (raised,) = args
+        flags = builder.and_(builder.trunc(raised, _I32) if raised.type.width > 32 else raised, ir.Constant(_I32, FLAGS))
+        _write(builder, builder.or_(_read(builder), flags))
+        return context.get_dummy_value()
+
+    return types.none(raised), codegen

@@ -55,16 +55,22 @@ def prefer_wide_vectors(function, bits=512):
     """Let LLVM vectorise `function`'s loops as wide as the CPU allows
     (PREFER_WIDE), or ask for at most `bits`-wide vectors (256: the AVX2
     loops, which on an AVX-512 CPU LLVM would otherwise pair into zmm
-    registers, defeating the variant chosen to keep 512-bit code out)."""
+    registers, defeating the variant chosen to keep 512-bit code out).
+    A function asked for narrower vectors keeps them: the float32 ufunc
+    loops hold an AVX2 loop and the strided path's loads in one function,
+    and whichever is emitted last must not widen the other."""
     # llvmlite accepts only a fixed list of attribute names; the set under
     # it emits any string as written.  Without it the loops still work,
     # in 256-bit vectors on Intel.
     # Below 512 LLVM also needs the widest vector the code requires (no
     # attribute reads as "any width": zmm registers stay legal).
-    wanted = [PREFER_WIDE.replace("512", str(bits))]
-    if bits < 512:
-        wanted.append(f'"min-legal-vector-width"="{bits}"')
     try:
+        for old in function.attributes:
+            if str(old).startswith('"prefer-vector-width"='):
+                bits = min(bits, int(str(old).split("=")[1].strip('"')))
+        wanted = [PREFER_WIDE.replace("512", str(bits))]
+        if bits < 512:
+            wanted.append(f'"min-legal-vector-width"="{bits}"')
         for old in [a for a in function.attributes if str(a).startswith(('"prefer-vector-width"', '"min-legal'))]:
             set.discard(function.attributes, old)
         for attribute in wanted:
@@ -468,6 +474,7 @@ def join(builder, lo, hi):
 
 
 def is_nan(builder, v):
-    """Lanes that are NaN: vcmpps with the quiet unordered predicate (raises
-    no flag, even for a signalling NaN)."""
+    """Lanes that are NaN: vcmpps with the unordered predicate (no flag for
+    a quiet NaN; a signalling NaN raises "invalid", as IEEE 754 asks of any
+    operation on one)."""
     return builder.fcmp_unordered("uno", v, v)

@@ -46,9 +46,12 @@ and ``soft``, the scalar emission whose FMAs are plain arithmetic
 (``simd.soft_fma``) for CPUs without FMA; the same bits from all four.
 
 NaN: a NaN x is returned unchanged (payload and sign: selected in float32)
-and replaced by 0 before any arithmetic, so no lane raises "invalid"; a NaN
-dy propagates through the product.  No lane underflows in float64; the
-narrowing raises "underflow" only for a result that is tiny and inexact.
+and replaced by 0 before any arithmetic, and so is its lane's dy, so that a
+quiet NaN raises no flag (a signalling one raises "invalid" in the compare
+that finds it, as IEEE 754 asks); a NaN dy propagates through the product.
+Lanes outside a masked block compute at x = 0 and dy = 0.  No lane
+underflows in float64; the narrowing raises "underflow" only for a result
+that is tiny and inexact.
 """
 
 import functools
@@ -207,6 +210,8 @@ def _kernel(builder, kind, isa, x32, dy32=None):
     nan = is_nan(builder, x32)
     zero = ir.Constant(x32.type, None)
     xs = builder.select(nan, zero, x32)
+    if dy32 is not None:  # a NaN x's lane returns x: its dy must raise nothing
+        dy32 = builder.select(nan, zero, dy32)
     if isa not in (SCALAR, SOFT):
         parts = []
         dys = halves(builder, dy32) if dy32 is not None else (None, None)
@@ -332,6 +337,14 @@ def variant():
     return wanted
 
 
+def vector_bits():
+    """The widest vectors this process's loops may use: 256 bits where the
+    AVX2 variant was asked for (on an AVX-512 CPU: to keep 512-bit code,
+    and the lower clock some CPUs run it at, out of every loop), else 512
+    (capped by LLVM at what the target has)."""
+    return 256 if variant() == AVX2 else 512
+
+
 def _literal(value):
     """A compile-time string's value, or None (Numba types a call without
     literals first, then retries with them)."""
@@ -424,6 +437,31 @@ def _whole_and_masked(builder, body, lo, count, n):
         body(lo, block_mask(builder, count, n))
 
 
+def _own_function(builder, name, pointers, integers, emit):
+    """Emit a loop as a function of its own (internal, never inlined) and
+    call it: emit(builder, pointers, integers) fills its body (the
+    pointers as i8*, the integers as i64).  The function carries the
+    variant's vector-width attributes (``prefer_wide_vectors``), which
+    LLVM drops from a caller whose other callees lack them when it inlines
+    those (it keeps "min-legal-vector-width" only where every inlined
+    function agrees): an AVX2 loop inlined into a ufunc loop went back to
+    zmm registers on an AVX-512 CPU.  One call per run of elements."""
+    module = builder.module
+    i8p = ir.IntType(8).as_pointer()
+    try:
+        fn = module.get_global(name)
+    except KeyError:
+        kind = ir.FunctionType(ir.VoidType(), [i8p] * len(pointers) + [I64] * len(integers))
+        fn = ir.Function(module, kind, name=name)
+        fn.linkage = "internal"
+        fn.attributes.add("noinline")
+        inner = ir.IRBuilder(fn.append_basic_block("entry"))
+        emit(inner, list(fn.args[:len(pointers)]), list(fn.args[len(pointers):]))
+        inner.ret_void()
+    args = [builder.inttoptr(q, i8p) if isinstance(q.type, ir.IntType) else builder.bitcast(q, i8p) for q in pointers]
+    builder.call(fn, args + list(integers))
+
+
 @intrinsic
 def run_unary(typingctx, kind, isa, x, out, lo, hi):
     """out[i] = kind(x[i]) for i in [lo, hi), float32, unit stride
@@ -433,8 +471,8 @@ def run_unary(typingctx, kind, isa, x, out, lo, hi):
         return None
     _check(kind_, isa_, UNARY)
 
-    def codegen(context, builder, sig, args):
-        _, _, xp, op, lo, hi = args
+    def emit(builder, pointers, integers):
+        (xp, op), (lo, hi) = pointers, integers
 
         def body(i, mask):
             if isa_ in (SCALAR, SOFT):
@@ -445,6 +483,10 @@ def run_unary(typingctx, kind, isa, x, out, lo, hi):
                 store_block(builder, _element(builder, op, i), _kernel(builder, kind_, isa_, xv), mask)
 
         _emit_range(builder, isa_, lo, hi, body, op, [xp])
+
+    def codegen(context, builder, sig, args):
+        _, _, xp, op, lo, hi = args
+        _own_function(builder, f"gelu_numba.loop.{kind_}.{isa_}", [xp, op], [lo, hi], emit)
         return context.get_dummy_value()
 
     return types.none(kind, isa, x, out, types.intp, types.intp), codegen
@@ -460,8 +502,8 @@ def run_binary(typingctx, kind, isa, dy, x, out, lo, hi, broadcast):
     _check(kind_, isa_, BINARY)
     bcast = broadcast.literal_value
 
-    def codegen(context, builder, sig, args):
-        _, _, dyp, xp, op, lo, hi, _ = args
+    def emit(builder, pointers, integers):
+        (dyp, xp, op), (lo, hi) = pointers, integers
         g = builder.load(builder.bitcast(_element(builder, dyp, ir.Constant(I64, 0)), F32.as_pointer())) if bcast else None
 
         def body(i, mask):
@@ -472,13 +514,54 @@ def run_binary(typingctx, kind, isa, dy, x, out, lo, hi, broadcast):
             else:
                 n = BLOCK[isa_]
                 xv = load_block(builder, _element(builder, xp, i), n, mask)
-                dv = splat_block(builder, g, n) if bcast else load_block(builder, _element(builder, dyp, i), n, mask)
+                if bcast:  # lanes outside the mask get 0, as masked loads give them
+                    dv = splat_block(builder, g, n)
+                    dv = dv if mask is None else builder.select(mask, dv, ir.Constant(dv.type, None))
+                else:
+                    dv = load_block(builder, _element(builder, dyp, i), n, mask)
                 store_block(builder, _element(builder, op, i), _kernel(builder, kind_, isa_, xv, dv), mask)
 
         _emit_range(builder, isa_, lo, hi, body, op, [xp] if bcast else [xp, dyp])
+
+    def codegen(context, builder, sig, args):
+        _, _, dyp, xp, op, lo, hi, _ = args
+        name = f"gelu_numba.loop.{kind_}.{isa_}" + (".broadcast" if bcast else "")
+        _own_function(builder, name, [dyp, xp, op], [lo, hi], emit)
         return context.get_dummy_value()
 
     return types.none(kind, isa, dy, x, out, types.intp, types.intp, broadcast), codegen
+
+
+@intrinsic
+def run_strided(typingctx, kind, pointers, steps, n):
+    """out[i] = kind(x[i]) or kind(dy[i], x[i]) for i in [0, n), float32,
+    any strides (bytes; 0 for a broadcast), element by element through the
+    scalar emission: `pointers` and `steps` are (x, out) or (dy, x, out)."""
+    kind_ = _literal(kind)
+    if kind_ is None:
+        return None
+    count = len(pointers)
+    _check(kind_, SCALAR, UNARY if count == 2 else BINARY)
+    isa = SOFT if fma_emulated() else SCALAR
+
+    def emit(builder, ps, integers):
+        n_, *strides = integers
+        prefer_wide_vectors(builder.function, vector_bits())
+        with cgutils.for_range(builder, n_) as loop:
+            at = [builder.bitcast(builder.gep(p, [builder.mul(loop.index, s)]), F32.as_pointer())
+                  for p, s in zip(ps, strides)]
+            values = [builder.load(a) for a in at[:-1]]
+            y = _kernel(builder, kind_, isa, values[-1], *values[:-1])
+            builder.store(y, at[-1])
+
+    def codegen(context, builder, sig, args):
+        _, ps, ss, n_ = args
+        ptrs = [builder.extract_value(ps, i) for i in range(count)]
+        strides = [builder.extract_value(ss, i) for i in range(count)]
+        _own_function(builder, f"gelu_numba.strided.{kind_}.{isa}", ptrs, [n_] + strides, emit)
+        return context.get_dummy_value()
+
+    return types.none(kind, pointers, steps, types.intp), codegen
 
 
 # -- one element: the scalar emission, for strided loops and users' own code ----------
