@@ -11,7 +11,8 @@ and three paths:
   kernel is inlined; see ``fp.CPU_JIT_OPTIONS``), or for float32
   (``unary32``/``binary32``) the explicit-SIMD loop of ``vector32``;
 - a broadcast ``dy`` (stride 0) for the backward kernels;
-- any other strides: an element-by-element loop.
+- any other strides: an element-by-element loop (float32: gathered into a
+  buffer, run through the same explicit-SIMD loop, scattered back).
 
 Every path computes in round-to-nearest without flush-to-zero, whatever the
 caller's floating-point environment (``fpenv``), and gives the caller's
@@ -406,14 +407,10 @@ def binary(kernel, dtype, parallel, cache=True):
 def unary32(name, parallel, cache=True):
     """The float32 inner loop of y = name(x) by the explicit-SIMD algorithm of
     ``vector32`` (its variant for this process), unit-stride runs whole, other
-    strides element by element through its scalar emission (the same bits)."""
+    strides gathered into a buffer and run through the same loop."""
     isa = vector32.emission()
     threads_from = PARALLEL_MIN_SIZE[4] if parallel else _NEVER
     sources = SOURCES_DIGEST
-    # Held to 256-bit vectors (the AVX2 variant on an AVX-512 CPU), the
-    # strided path runs in a function of its own, which keeps the width
-    # attributes (vector32._own_function); inline it runs ~20 % faster.
-    own_function = vector32.vector_bits() < 512
 
     def loop(args, dims, steps, data):
         sources  # noqa: B018 (a closure variable, for the cache key)
@@ -421,7 +418,6 @@ def unary32(name, parallel, cache=True):
         n = dims[0]
         x, out = args[0], args[1]
         sx, so = steps[0], steps[1]
-        zero = np.float32(0)
         if sx == 4 and so == 4:
             if n >= threads_from and try_acquire(data):
                 count(data, PATH_THREADED)
@@ -441,11 +437,7 @@ def unary32(name, parallel, cache=True):
                 vector32.run_unary(name, isa, x, out, 0, n)
         else:
             count(data, PATH_STRIDED)
-            if own_function:
-                vector32.run_strided(name, (x, out), (sx, so), n)
-            else:
-                for i in range(n):
-                    store(out, i * so, vector32.unary(name, load(x, i * sx, zero)))
+            vector32.run_strided(name, isa, (x, out), (sx, so), n)
         fpenv.leave(env)
 
     return _compile(loop, parallel, cache)
@@ -457,10 +449,6 @@ def binary32(name, parallel, cache=True):
     isa = vector32.emission()
     threads_from = PARALLEL_MIN_SIZE[4] if parallel else _NEVER
     sources = SOURCES_DIGEST
-    # Held to 256-bit vectors (the AVX2 variant on an AVX-512 CPU), the
-    # strided path runs in a function of its own, which keeps the width
-    # attributes (vector32._own_function); inline it runs ~20 % faster.
-    own_function = vector32.vector_bits() < 512
 
     def loop(args, dims, steps, data):
         sources  # noqa: B018 (a closure variable, for the cache key)
@@ -468,7 +456,6 @@ def binary32(name, parallel, cache=True):
         n = dims[0]
         dy, x, out = args[0], args[1], args[2]
         sd, sx, so = steps[0], steps[1], steps[2]
-        zero = np.float32(0)
         if (sd == 4 or sd == 0) and sx == 4 and so == 4:
             threaded = n >= threads_from and try_acquire(data)
             if sd == 0:
@@ -501,11 +488,7 @@ def binary32(name, parallel, cache=True):
                 vector32.run_binary(name, isa, dy, x, out, 0, n, False)
         else:
             count(data, PATH_STRIDED)
-            if own_function:
-                vector32.run_strided(name, (dy, x, out), (sd, sx, so), n)
-            else:
-                for i in range(n):
-                    store(out, i * so, vector32.binary(name, load(dy, i * sd, zero), load(x, i * sx, zero)))
+            vector32.run_strided(name, isa, (dy, x, out), (sd, sx, so), n)
         fpenv.leave(env)
 
     return _compile(loop, parallel, cache)

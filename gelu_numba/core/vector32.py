@@ -462,6 +462,112 @@ def _own_function(builder, name, pointers, integers, emit):
     builder.call(fn, args + list(integers))
 
 
+def _unary_loop(builder, kind, isa, xp, op, lo, hi):
+    """A call of the unit-stride loop out[i] = kind(x[i]), i in [lo, hi)."""
+
+    def emit(builder, pointers, integers):
+        (xp, op), (lo, hi) = pointers, integers
+
+        def body(i, mask):
+            if isa in (SCALAR, SOFT):
+                xv = builder.load(builder.bitcast(_element(builder, xp, i), F32.as_pointer()))
+                builder.store(_kernel(builder, kind, isa, xv), builder.bitcast(_element(builder, op, i), F32.as_pointer()))
+            else:
+                xv = load_block(builder, _element(builder, xp, i), BLOCK[isa], mask)
+                store_block(builder, _element(builder, op, i), _kernel(builder, kind, isa, xv), mask)
+
+        _emit_range(builder, isa, lo, hi, body, op, [xp])
+
+    _own_function(builder, f"gelu_numba.loop.{kind}.{isa}", [xp, op], [lo, hi], emit)
+
+
+def _binary_loop(builder, kind, isa, dyp, xp, op, lo, hi, bcast):
+    """A call of the unit-stride loop out[i] = kind(dy[i] or dy[0], x[i])."""
+
+    def emit(builder, pointers, integers):
+        (dyp, xp, op), (lo, hi) = pointers, integers
+        g = builder.load(builder.bitcast(_element(builder, dyp, ir.Constant(I64, 0)), F32.as_pointer())) if bcast else None
+
+        def body(i, mask):
+            if isa in (SCALAR, SOFT):
+                xv = builder.load(builder.bitcast(_element(builder, xp, i), F32.as_pointer()))
+                dv = g if bcast else builder.load(builder.bitcast(_element(builder, dyp, i), F32.as_pointer()))
+                builder.store(_kernel(builder, kind, isa, xv, dv), builder.bitcast(_element(builder, op, i), F32.as_pointer()))
+            else:
+                n = BLOCK[isa]
+                xv = load_block(builder, _element(builder, xp, i), n, mask)
+                if bcast:  # lanes outside the mask get 0, as masked loads give them
+                    dv = splat_block(builder, g, n)
+                    dv = dv if mask is None else builder.select(mask, dv, ir.Constant(dv.type, None))
+                else:
+                    dv = load_block(builder, _element(builder, dyp, i), n, mask)
+                store_block(builder, _element(builder, op, i), _kernel(builder, kind, isa, xv, dv), mask)
+
+        _emit_range(builder, isa, lo, hi, body, op, [xp] if bcast else [xp, dyp])
+
+    name = f"gelu_numba.loop.{kind}.{isa}" + (".broadcast" if bcast else "")
+    _own_function(builder, name, [dyp, xp, op], [lo, hi], emit)
+
+
+#: Elements per chunk of a strided run (``run_strided``).
+STRIDED_CHUNK = 512
+
+
+@intrinsic
+def run_strided(typingctx, kind, isa, pointers, steps, n):
+    """out[i] = kind(x[i]) or kind(dy[i], x[i]) for i in [0, n), float32,
+    any strides (in bytes; 0 for a broadcast): `pointers` and `steps` are
+    (x, out) or (dy, x, out).  The run is gathered STRIDED_CHUNK elements
+    at a time into buffers on the stack, run through the unit-stride loop
+    and scattered back: the same bits as element by element, which took
+    20 ns per element for gelu_tanh on an Intel AVX-512 CPU (LLVM's scalar
+    code with AVX-512 masks; 6.9 ns with AVX-512 turned off), against 1.4.
+    The gathers and scatters are in a function of their own, so that a
+    process held to 256-bit vectors gets none in zmm registers."""
+    kind_, isa_ = _literal(kind), _literal(isa)
+    if kind_ is None or isa_ is None:
+        return None
+    count = len(pointers)
+    _check(kind_, isa_, UNARY if count == 2 else BINARY)
+
+    def emit(builder, ps, integers):
+        n_, *strides = integers
+        prefer_wide_vectors(builder.function, vector_bits())
+        chunk = ir.Constant(I64, STRIDED_CHUNK)
+        buffers = [cgutils.alloca_once(builder, ir.ArrayType(F32, STRIDED_CHUNK)) for _ in ps]
+        for b in buffers:
+            b.align = 64
+        slots = [builder.bitcast(b, F32.as_pointer()) for b in buffers]
+        chunks = builder.udiv(builder.add(n_, ir.Constant(I64, STRIDED_CHUNK - 1)), chunk)
+        with cgutils.for_range(builder, chunks) as outer:
+            start = builder.mul(outer.index, chunk)
+            left = builder.sub(n_, start)
+            m = builder.select(builder.icmp_signed("<", left, chunk), left, chunk)
+            with cgutils.for_range(builder, m) as inner:
+                k = builder.add(start, inner.index)
+                for p, s, slot in zip(ps[:-1], strides[:-1], slots[:-1]):
+                    v = builder.load(builder.bitcast(builder.gep(p, [builder.mul(k, s)]), F32.as_pointer()), align=1)
+                    builder.store(v, builder.gep(slot, [inner.index]))
+            zero = ir.Constant(I64, 0)
+            if count == 2:
+                _unary_loop(builder, kind_, isa_, slots[0], slots[1], zero, m)
+            else:
+                _binary_loop(builder, kind_, isa_, slots[0], slots[1], slots[2], zero, m, False)
+            with cgutils.for_range(builder, m) as inner:
+                k = builder.add(start, inner.index)
+                v = builder.load(builder.gep(slots[-1], [inner.index]))
+                builder.store(v, builder.bitcast(builder.gep(ps[-1], [builder.mul(k, strides[-1])]), F32.as_pointer()), align=1)
+
+    def codegen(context, builder, sig, args):
+        _, _, ps, ss, n_ = args
+        ptrs = [builder.extract_value(ps, i) for i in range(count)]
+        strides = [builder.extract_value(ss, i) for i in range(count)]
+        _own_function(builder, f"gelu_numba.strided.{kind_}.{isa_}.{count}", ptrs, [n_] + strides, emit)
+        return context.get_dummy_value()
+
+    return types.none(kind, isa, pointers, steps, types.intp), codegen
+
+
 @intrinsic
 def run_unary(typingctx, kind, isa, x, out, lo, hi):
     """out[i] = kind(x[i]) for i in [lo, hi), float32, unit stride
@@ -471,22 +577,9 @@ def run_unary(typingctx, kind, isa, x, out, lo, hi):
         return None
     _check(kind_, isa_, UNARY)
 
-    def emit(builder, pointers, integers):
-        (xp, op), (lo, hi) = pointers, integers
-
-        def body(i, mask):
-            if isa_ in (SCALAR, SOFT):
-                xv = builder.load(builder.bitcast(_element(builder, xp, i), F32.as_pointer()))
-                builder.store(_kernel(builder, kind_, isa_, xv), builder.bitcast(_element(builder, op, i), F32.as_pointer()))
-            else:
-                xv = load_block(builder, _element(builder, xp, i), BLOCK[isa_], mask)
-                store_block(builder, _element(builder, op, i), _kernel(builder, kind_, isa_, xv), mask)
-
-        _emit_range(builder, isa_, lo, hi, body, op, [xp])
-
     def codegen(context, builder, sig, args):
         _, _, xp, op, lo, hi = args
-        _own_function(builder, f"gelu_numba.loop.{kind_}.{isa_}", [xp, op], [lo, hi], emit)
+        _unary_loop(builder, kind_, isa_, xp, op, lo, hi)
         return context.get_dummy_value()
 
     return types.none(kind, isa, x, out, types.intp, types.intp), codegen
@@ -502,66 +595,12 @@ def run_binary(typingctx, kind, isa, dy, x, out, lo, hi, broadcast):
     _check(kind_, isa_, BINARY)
     bcast = broadcast.literal_value
 
-    def emit(builder, pointers, integers):
-        (dyp, xp, op), (lo, hi) = pointers, integers
-        g = builder.load(builder.bitcast(_element(builder, dyp, ir.Constant(I64, 0)), F32.as_pointer())) if bcast else None
-
-        def body(i, mask):
-            if isa_ in (SCALAR, SOFT):
-                xv = builder.load(builder.bitcast(_element(builder, xp, i), F32.as_pointer()))
-                dv = g if bcast else builder.load(builder.bitcast(_element(builder, dyp, i), F32.as_pointer()))
-                builder.store(_kernel(builder, kind_, isa_, xv, dv), builder.bitcast(_element(builder, op, i), F32.as_pointer()))
-            else:
-                n = BLOCK[isa_]
-                xv = load_block(builder, _element(builder, xp, i), n, mask)
-                if bcast:  # lanes outside the mask get 0, as masked loads give them
-                    dv = splat_block(builder, g, n)
-                    dv = dv if mask is None else builder.select(mask, dv, ir.Constant(dv.type, None))
-                else:
-                    dv = load_block(builder, _element(builder, dyp, i), n, mask)
-                store_block(builder, _element(builder, op, i), _kernel(builder, kind_, isa_, xv, dv), mask)
-
-        _emit_range(builder, isa_, lo, hi, body, op, [xp] if bcast else [xp, dyp])
-
     def codegen(context, builder, sig, args):
         _, _, dyp, xp, op, lo, hi, _ = args
-        name = f"gelu_numba.loop.{kind_}.{isa_}" + (".broadcast" if bcast else "")
-        _own_function(builder, name, [dyp, xp, op], [lo, hi], emit)
+        _binary_loop(builder, kind_, isa_, dyp, xp, op, lo, hi, bcast)
         return context.get_dummy_value()
 
     return types.none(kind, isa, dy, x, out, types.intp, types.intp, broadcast), codegen
-
-
-@intrinsic
-def run_strided(typingctx, kind, pointers, steps, n):
-    """out[i] = kind(x[i]) or kind(dy[i], x[i]) for i in [0, n), float32,
-    any strides (bytes; 0 for a broadcast), element by element through the
-    scalar emission: `pointers` and `steps` are (x, out) or (dy, x, out)."""
-    kind_ = _literal(kind)
-    if kind_ is None:
-        return None
-    count = len(pointers)
-    _check(kind_, SCALAR, UNARY if count == 2 else BINARY)
-    isa = SOFT if fma_emulated() else SCALAR
-
-    def emit(builder, ps, integers):
-        n_, *strides = integers
-        prefer_wide_vectors(builder.function, vector_bits())
-        with cgutils.for_range(builder, n_) as loop:
-            at = [builder.bitcast(builder.gep(p, [builder.mul(loop.index, s)]), F32.as_pointer())
-                  for p, s in zip(ps, strides)]
-            values = [builder.load(a) for a in at[:-1]]
-            y = _kernel(builder, kind_, isa, values[-1], *values[:-1])
-            builder.store(y, at[-1])
-
-    def codegen(context, builder, sig, args):
-        _, ps, ss, n_ = args
-        ptrs = [builder.extract_value(ps, i) for i in range(count)]
-        strides = [builder.extract_value(ss, i) for i in range(count)]
-        _own_function(builder, f"gelu_numba.strided.{kind_}.{isa}", ptrs, [n_] + strides, emit)
-        return context.get_dummy_value()
-
-    return types.none(kind, pointers, steps, types.intp), codegen
 
 
 # -- one element: the scalar emission, for strided loops and users' own code ----------
