@@ -44,8 +44,12 @@ def loop_body(asm):
             lines.append(s.split("#")[0].strip())
     if label:
         blocks[label] = lines
-    loops = [body for name, body in blocks.items() if body and JUMP.match("\t" + body[-1])
-             and JUMP.match("\t" + body[-1]).group(1) == name]
+    loops = []
+    for name, body in blocks.items():
+        # up to the jump back to its own label (unlabelled code may follow it)
+        ends = [i for i, line in enumerate(body) if (m := JUMP.match("\t" + line)) and m.group(1) == name]
+        if ends:
+            loops.append(body[:ends[-1] + 1])
     return max(loops, key=len) if loops else []
 
 

@@ -478,3 +478,203 @@ def is_nan(builder, v):
     a quiet NaN; a signalling NaN raises "invalid", as IEEE 754 asks of any
     operation on one)."""
     return builder.fcmp_unordered("uno", v, v)
+
+
+# -- float32 lanes ----------------------------------------------------------------
+
+#: float32 lanes per vector, by variant (a block is one vector).
+WIDTH32 = {AVX512: 16, AVX2: 8, SCALAR: 1}
+
+
+class Lanes32:
+    """`width` float32 lanes (1: a scalar) emitted into `builder`: the
+    vocabulary of the kernels computed in float32 lanes.  Tables have 32
+    float32 entries, indexed by the low five bits of a lane's integer.
+
+    - AVX-512 (16 lanes): a lookup is one ``vpermi2ps`` over the table's two
+      zmm registers;
+    - AVX2 (8 lanes): four ``vpermps`` over its quarters, merged by two
+      ``vblendvps`` on index bit 3 and one on bit 4;
+    - scalar: a load from a constant array.
+
+    As with :class:`Lanes`, every operation is plain IEEE arithmetic
+    (correctly rounded, fused where named) or bit manipulation, so each
+    emission gives the same bits.  ``hardware_fma=False`` computes fused
+    multiply-adds by ``soft_fma32`` (the scalar emission for CPUs without
+    FMA).
+    """
+
+    def __init__(self, builder, width, isa, hardware_fma=True):
+        if width != WIDTH32[isa]:
+            raise ValueError(f"{isa} has {WIDTH32[isa]} float32 lanes")
+        if not hardware_fma and isa != SCALAR:
+            raise ValueError(f"{isa} has FMA")
+        self.builder, self.width, self.isa = builder, width, isa
+        self.hardware_fma = hardware_fma
+        self.module = builder.module
+        vec = (lambda t: t) if width == 1 else (lambda t: ir.VectorType(t, width))
+        self.f32, self.i32, self.mask = vec(F32), vec(I32), vec(I1)
+        self._suffix = "f32" if width == 1 else f"v{width}f32"
+
+    # -- constants --------------------------------------------------------
+
+    def const(self, value):
+        """A float32 constant in every lane (`value` must be a float32)."""
+        v = float(value)
+        if float(struct.unpack("<f", struct.pack("<f", v))[0]) != v and v == v:
+            raise ValueError(f"{value!r} is not a float32")
+        c = ir.Constant(F32, v)
+        return c if self.width == 1 else ir.Constant(self.f32, [c] * self.width)
+
+    def int_const(self, value):
+        c = ir.Constant(I32, int(value))
+        return c if self.width == 1 else ir.Constant(self.i32, [c] * self.width)
+
+    # -- arithmetic ----------------------------------------------------------
+
+    def add(self, a, b):
+        """a + b: vaddps."""
+        return self.builder.fadd(a, b)
+
+    def sub(self, a, b):
+        """a - b: vsubps."""
+        return self.builder.fsub(a, b)
+
+    def mul(self, a, b):
+        """a * b: vmulps."""
+        return self.builder.fmul(a, b)
+
+    def fma(self, a, b, c):
+        """a * b + c rounded once: vfmadd213ps (``soft_fma32`` without FMA)."""
+        if not self.hardware_fma:
+            return soft_fma32(self.builder, a, b, c)
+        fn = _declare(self.module, f"llvm.fma.{self._suffix}", self.f32, [self.f32] * 3)
+        return self.builder.call(fn, [a, b, c])
+
+    def min(self, a, b):
+        """a if a < b else b: vminps (operands NaN-free)."""
+        return self.select(self.less(a, b), a, b)
+
+    def max(self, a, b):
+        """a if b < a else b: vmaxps (operands NaN-free)."""
+        return self.select(self.less(b, a), a, b)
+
+    def horner(self, s, coefficients):
+        """c0 + s (c1 + s (c2 + ...)): one vfmadd213ps per degree."""
+        p = coefficients[-1]
+        for c in reversed(coefficients[:-1]):
+            p = self.fma(p, s, c)
+        return p
+
+    # -- comparisons and selection -------------------------------------------
+
+    def less(self, a, b):
+        """a < b per lane: vcmpps into a k-mask (operands NaN-free)."""
+        return self.builder.fcmp_ordered("<", a, b)
+
+    def less_equal(self, a, b):
+        """a <= b per lane: vcmpps into a k-mask."""
+        return self.builder.fcmp_ordered("<=", a, b)
+
+    def select(self, mask, a, b):
+        """a where mask, else b: vblendmps (or a masked move)."""
+        return self.builder.select(mask, a, b)
+
+    # -- bits ---------------------------------------------------------------
+
+    def bits(self, a):
+        """The 32 bits of each lane, as integers (no instruction)."""
+        return self.builder.bitcast(a, self.i32)
+
+    def from_bits(self, a):
+        """Integers reinterpreted as float32 (no instruction)."""
+        return self.builder.bitcast(a, self.f32)
+
+    def shift_left(self, a, n):
+        """a << n: vpslld."""
+        return self.builder.shl(a, self.int_const(n))
+
+    def shift_right(self, a, n):
+        """a >> n, logical: vpsrld."""
+        return self.builder.lshr(a, self.int_const(n))
+
+    def int_add(self, a, b):
+        """a + b as 32-bit integers (wrapping): vpaddd."""
+        return self.builder.add(a, b)
+
+    def int_sub(self, a, b):
+        """a - b as 32-bit integers: vpsubd."""
+        return self.builder.sub(a, b)
+
+    def int_max(self, a, b):
+        """max(a, b), signed: vpmaxsd."""
+        return self.builder.select(self.builder.icmp_signed(">", a, b), a, b)
+
+    # -- tables -------------------------------------------------------------
+
+    def lookups(self, tables, index):
+        """[table[index & 31] for table in tables], per lane, for tables of
+        32 float32 constants."""
+        return [self._lookup(table, index) for table in tables]
+
+    def _lookup(self, table, index):
+        if len(table) != 32:
+            raise ValueError("tables have 32 entries")
+        values = [ir.Constant(F32, float(v)) for v in table]
+        b = self.builder
+        if self.isa == AVX512:
+            half = ir.VectorType(F32, 16)
+            fn = _declare(self.module, "llvm.x86.avx512.vpermi2var.ps.512", half,
+                          [half, ir.VectorType(I32, 16), half])
+            return b.call(fn, [ir.Constant(half, values[:16]), index, ir.Constant(half, values[16:])])
+        if self.isa == AVX2:
+            eight = ir.VectorType(F32, 8)
+            fn = _declare(self.module, "llvm.x86.avx2.permps", eight, [eight, ir.VectorType(I32, 8)])
+            quarters = [b.call(fn, [ir.Constant(eight, values[8 * q:8 * q + 8]), index]) for q in range(4)]
+            bit3 = b.icmp_unsigned("!=", b.and_(index, self.int_const(8)), self.int_const(0))
+            bit4 = b.icmp_unsigned("!=", b.and_(index, self.int_const(16)), self.int_const(0))
+            low = b.select(bit3, quarters[1], quarters[0])
+            high = b.select(bit3, quarters[3], quarters[2])
+            return b.select(bit4, high, low)
+        array = self._constant_array(table)
+        i = b.and_(index, self.int_const(31))
+        return b.load(b.gep(array, [ir.Constant(I32, 0), i], inbounds=True))
+
+    def _constant_array(self, table):
+        data = b"".join(struct.pack("<f", float(v)) for v in table)
+        name = "gelu_numba.table32." + hashlib.sha256(data).hexdigest()[:16]
+        try:
+            return self.module.get_global(name)
+        except KeyError:
+            pass
+        kind = ir.ArrayType(F32, len(table))
+        g = ir.GlobalVariable(self.module, kind, name=name)
+        g.linkage = "internal"
+        g.global_constant = True
+        g.align = 16
+        g.initializer = ir.Constant(kind, [ir.Constant(F32, float(v)) for v in table])
+        return g
+
+
+def soft_fma32(builder, a, b, c):
+    """a * b + c rounded once to float32, without an FMA instruction: the
+    product is exact in float64 (24 + 24 bits), the sum is rounded to odd
+    in float64 (TwoSum, then the last bit set where it was inexact), and
+    rounding that to float32 rounds the exact sum once (53 >= 24 + 2 bits).
+    About 15 SSE2 instructions.  For finite operands whose exact product
+    and sum stay within float64's range (every float32 operand does)."""
+    f64 = ir.DoubleType() if not isinstance(a.type, ir.VectorType) else ir.VectorType(F64, a.type.count)
+    i64 = I64 if not isinstance(a.type, ir.VectorType) else ir.VectorType(I64, a.type.count)
+    const = lambda t, v: ir.Constant(t, v) if not isinstance(t, ir.VectorType) else ir.Constant(t, [ir.Constant(t.element, v)] * t.count)  # noqa: E731
+    p = builder.fmul(builder.fpext(a, f64), builder.fpext(b, f64))
+    cc = builder.fpext(c, f64)
+    s = builder.fadd(cc, p)
+    pp = builder.fsub(s, cc)
+    err = builder.fadd(builder.fsub(cc, builder.fsub(s, pp)), builder.fsub(p, pp))
+    si, ei = builder.bitcast(s, i64), builder.bitcast(err, i64)
+    even = builder.icmp_unsigned("==", builder.and_(si, const(i64, 1)), const(i64, 0))
+    inexact = builder.fcmp_unordered("une", err, const(f64, 0.0))
+    same_sign = builder.icmp_signed(">=", builder.xor(si, ei), const(i64, 0))
+    step = builder.select(same_sign, const(i64, 1), const(i64, -1))
+    odd = builder.select(builder.and_(even, inexact), builder.add(si, step), si)
+    return builder.fptrunc(builder.bitcast(odd, f64), a.type)

@@ -65,6 +65,7 @@ from numba.extending import intrinsic
 
 from . import coefficients as C
 from . import tables32 as T
+from . import tables_exact32 as E
 from .simd import (
     AVX2,
     AVX512,
@@ -73,7 +74,9 @@ from .simd import (
     I64,
     SCALAR,
     WIDTH,
+    WIDTH32,
     Lanes,
+    Lanes32,
     block_mask,
     halves,
     is_nan,
@@ -204,6 +207,56 @@ def _sigma(L, form, what, x, t, negative):
     return L.mul(L.mul(n, r), r)
 
 
+# -- in float32 lanes ------------------------------------------------------------
+
+#: The kernels computed in float32 lanes (the others in float64 lanes).
+FLOAT32_LANES = ("gelu",)
+
+_MAGIC32 = 12582912.0  # 1.5 * 2^23: a float32 in [2^23, 2^24) holds an integer in its low bits
+
+
+def _exact32(L, x):
+    """x Phi(x) in float32 lanes (x NaN-free); the algorithm and its tables:
+    tools/fit_exact32.py, tables_exact32.py.
+
+    Middle, x >= -0.78125: f = fma(d, q(d), fma(H, x, C0)), d = x - XC
+    exact, in the piece of y = fl(x + 1).  Tail: f = -2^k (C0 + u)(1 + w)
+    with u = d q(d) in the piece of t = -x, exp(-t^2/2) = 2^k (1 + w), the
+    product compensated, and 2^k applied in two steps, the first exact and
+    the second rounding once (into the subnormals where the result is
+    subnormal).  Lanes of the other region compute at a clamped x, so that
+    no unused lane raises a flag; x <= -15 gives -0.0."""
+    saturated = L.less_equal(x, L.const(-E.T_MAX))
+    # the middle
+    xm = L.min(L.max(x, L.const(E.X_LOW)), L.const(E.X_SATURATE))
+    i = L.shift_right(L.bits(L.add(xm, L.const(1.0))), 21)
+    xc, c0, h, *q = L.lookups(E.MIDDLE, i)
+    d = L.sub(xm, xc)
+    middle = L.fma(d, L.horner(d, q), L.fma(h, xm, c0))
+    # the tail
+    t = L.select(saturated, L.const(-E.X_LOW), L.max(L.sub(L.const(-0.0), x), L.const(-E.X_LOW)))
+    p = L.mul(t, t)
+    e = L.fma(t, t, L.sub(L.const(-0.0), p))  # t^2 = p + e exactly
+    kd = L.fma(p, L.const(-E.LOG2E_HALF), L.const(_MAGIC32))
+    k = L.sub(kd, L.const(_MAGIC32))
+    s = L.add(L.fma(k, L.const(E.LN2X2[0]), p), L.fma(k, L.const(E.LN2X2[1]), e))
+    w = L.mul(s, L.horner(s, [L.const(c) for c in E.EXP_P]))  # exp(-s/2) - 1
+    j = L.shift_right(L.bits(t), 21)
+    tc, m0, *r = L.lookups(E.TAIL, j)
+    dt = L.sub(t, tc)
+    u = L.mul(dt, L.horner(dt, r))
+    m = L.add(m0, L.fma(m0, w, L.fma(u, w, u)))  # (m0 + u)(1 + w)
+    # -m 2^k: 2^a exact (a = k - b, -37 <= a <= 0), then -2^b (b = max(k, -126))
+    ki = L.int_sub(L.bits(kd), L.int_const(0x4B400000))  # bits(1.5 * 2^23)
+    b = L.int_max(ki, L.int_const(-126))
+    scale_a = L.from_bits(L.shift_left(L.int_add(L.int_sub(ki, b), L.int_const(127)), 23))
+    scale_b = L.from_bits(L.shift_left(L.int_add(b, L.int_const(127 + 256)), 23))  # with the sign bit
+    tail = L.mul(L.mul(m, scale_a), scale_b)
+    tail = L.select(saturated, L.const(-0.0), tail)
+    out = L.select(L.less(x, L.const(E.X_LOW)), tail, middle)
+    return L.select(L.less_equal(L.const(E.X_SATURATE), x), x, out)
+
+
 def _kernel(builder, kind, isa, x32, dy32=None):
     """The float32 results for the float32 lanes x32 (16 for AVX-512, 8 for
     AVX2, one for the scalar emission)."""
@@ -212,7 +265,13 @@ def _kernel(builder, kind, isa, x32, dy32=None):
     xs = builder.select(nan, zero, x32)
     if dy32 is not None:  # a NaN x's lane returns x: its dy must raise nothing
         dy32 = builder.select(nan, zero, dy32)
-    if isa not in (SCALAR, SOFT):
+    if kind in FLOAT32_LANES:
+        if isa in (SCALAR, SOFT):
+            L = Lanes32(builder, 1, SCALAR, hardware_fma=isa != SOFT and _fma_without_emulation())
+        else:
+            L = Lanes32(builder, WIDTH32[isa], isa)
+        y = _exact32(L, xs)
+    elif isa not in (SCALAR, SOFT):
         parts = []
         dys = halves(builder, dy32) if dy32 is not None else (None, None)
         for half, dy_half in zip(halves(builder, xs), dys):

@@ -1,0 +1,336 @@
+"""Fit the float32-lane tables of the exact GELU and write gelu_numba/core/tables_exact32.py.
+
+    python tools/fit_exact32.py            # rewrite gelu_numba/core/tables_exact32.py
+    python tools/fit_exact32.py --check    # exit 1 if the file is out of date
+
+The float32 exact GELU on the CPU (``gelu_numba/core/vector32.py``,
+``_exact32``) computes in float32 lanes; these are its constants.
+
+Middle, x >= -0.78125: the piece is the exponent and two top mantissa bits
+of y = fl(x + 1) (``bits(y) >> 21``, its low five bits a 32-entry table's
+index): quarter binades of y over [0.21875, 7), 20 pieces.  In piece i
+
+    f(x) = fma(x - XC[i], q_i(x - XC[i]), fma(H[i], x, C0[i])),   q_i of degree 5
+
+- for the three pieces with |x| < 0.25: XC = 0, H = 1/2, C0 = -0.0
+  (f = x/2 + x (Phi(x) - 1/2), x/2 exact);
+- elsewhere H = 0 and XC is a Gal point ("accurate tables"): a float32
+  near the piece's middle whose f(XC) lies within 2^-GAL_BITS ulp of its
+  float32 rounding C0, so the constant term carries no rounding error;
+  the two pieces on either side of the minimum x* share one Gal centre
+  next to x*, so that the rounding noise of d q(d) shrinks as (x - x*)^2
+  while f's increase shrinks only as (x - x*): monotone there with no
+  double-float arithmetic.
+From X_SATURATE up, f(x) rounds to x.
+
+Tail, x < -0.78125, t = -x (at most 15): f(x) = -M(t) exp(-t^2/2),
+M(t) = t exp(t^2/2) Phi(-t), in 18 quarter-binade pieces of t
+(``bits(t) >> 21``): M = C0 + d q(d), d = t - TC (Gal centres), q of
+degree 4.  exp(-t^2/2) = 2^k (1 + w) with t^2 = p + e exactly,
+k = rint(-p log2(e) / 2), s = (p + k 2 ln2_hi) + (e + k 2 ln2_lo) (the
+first sum exact), w = s P(s), P of degree 5 on |s| <= ln 2.
+
+Each polynomial is a weighted least-squares fit on Chebyshev nodes (close
+to minimax) of the error relative to the result, against mpmath in
+100-bit arithmetic, its coefficients rounded to float32 one at a time
+(each rounding followed by a refit of the ones after it).  The measured
+errors of the kernel itself are an exhaustive sweep's
+(``gelu-numba accuracy --exhaustive``), not this script's.
+"""
+
+import argparse
+import pathlib
+import struct
+import sys
+
+import mpmath as mp
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OUT = ROOT / "gelu_numba" / "core" / "tables_exact32.py"
+mp.mp.prec = 100
+
+MIDDLE_DEGREE = 5
+TAIL_DEGREE = 4
+EXP_DEGREE = 5  # of P in w = s P(s)
+GAL_BITS = 12  # |f(XC) - C0| <= 2^-GAL_BITS ulp
+X_LOW = -0.78125  # below it the tail
+T_MAX = 15.0  # x <= -15: f = -0.0
+NODES = 240
+SQRT2 = mp.sqrt(2)
+
+
+def f32(v):
+    return float(np.float32(float(v)))
+
+
+def ulp32(v):
+    v = abs(float(v))
+    if v < 2.0**-126:
+        return 2.0**-149
+    e = int(np.floor(np.log2(v)))
+    if 2.0 ** (e + 1) <= v:
+        e += 1
+    return 2.0 ** (e - 23)
+
+
+def gelu(x):
+    x = mp.mpf(x)
+    return x * mp.ncdf(x)
+
+
+def big_m(t):
+    """M(t) = t exp(t^2/2) Phi(-t) = t erfcx(t / sqrt 2) / 2."""
+    t = mp.mpf(t)
+    return t * mp.erfc(t / SQRT2) * mp.exp(t * t / 2) / 2
+
+
+X_STAR = float(mp.findroot(lambda x: mp.ncdf(x) + x * mp.npdf(x), -0.75))
+X_SATURATE = None  # the smallest float32 from which fl(f(x)) = x: found below
+
+
+def saturation():
+    x = np.float32(5.0)
+    # bisection over float32 ranks on "f(x) rounds to x" (monotone there)
+    lo, hi = int(np.float32(5.0).view(np.int32)), int(np.float32(6.0).view(np.int32))
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        x = float(np.int32(mid).view(np.float32))
+        if f32(gelu(x)) == x:
+            hi = mid
+        else:
+            lo = mid
+    return float(np.int32(hi).view(np.float32))
+
+
+def gal_point(fn, target, bits=GAL_BITS, lo=None, hi=None, steps=1 << 14):
+    """The float32 nearest `target` (within [lo, hi], at most `steps` ulps
+    away) whose fn value is within 2^-bits ulp of a float32, or None."""
+    start = np.float32(target)
+    up, down = start, start
+    for _ in range(steps):
+        for c in (up, down):
+            if (lo is not None and c < lo) or (hi is not None and c > hi):
+                continue
+            v = fn(float(c))
+            r = f32(v)
+            if abs(v - r) <= mp.mpf(2) ** -bits * ulp32(r):
+                return float(c), r
+        up = np.nextafter(up, np.float32(np.inf))
+        down = np.nextafter(down, np.float32(-np.inf))
+    return None
+
+
+def fit_rounded(d, g, w, degree, fixed=()):
+    """Coefficients of q (degree `degree`) minimising max w |q(d) - g| in the
+    least-squares sense, rounded to float32 one at a time; `fixed` are
+    coefficients already chosen (from the lowest)."""
+    coef = list(fixed)
+    while len(coef) <= degree:
+        k = len(coef)
+        known = np.polynomial.polynomial.polyval(d, coef) if coef else np.zeros_like(d)
+        a = np.vander(d, degree + 1, increasing=True)[:, k:] * w[:, None]
+        sol, *_ = np.linalg.lstsq(a, (g - known) * w, rcond=None)
+        coef.append(f32(sol[0]))
+    return coef
+
+
+def nodes(lo, hi, n=NODES):
+    mid, half = (lo + hi) / 2, (hi - lo) / 2
+    return mid + half * np.cos((np.arange(n) + 0.5) * np.pi / n)
+
+
+def middle_pieces():
+    """(index, y_lo, y_hi) of the middle's pieces: quarter binades of y."""
+    out = []
+    y = 0.21875
+    while y < 7.0:
+        e = int(np.floor(np.log2(y)))
+        step = 2.0**e / 4
+        hi = y + step
+        index = int(np.float32(y).view(np.uint32)) >> 21
+        out.append((index, y, hi))
+        y = hi
+    return out
+
+
+def tail_pieces():
+    """(index, t_lo, t_hi) of the tail's pieces: quarter binades of t."""
+    out = []
+    t = 0.75
+    while t < T_MAX:
+        e = int(np.floor(np.log2(t)))
+        hi = t + 2.0**e / 4
+        out.append((int(np.float32(t).view(np.uint32)) >> 21, t, hi))
+        t = hi
+    return out
+
+
+def x_range(y_lo, y_hi):
+    """The x whose fl(x + 1) falls in [y_lo, y_hi), widened by an ulp of y."""
+    return y_lo - 1 - ulp32(y_hi), y_hi - 1 + ulp32(y_hi)
+
+
+def fit_middle(x_sat):
+    rows = []
+    err_max = 0.0
+    for index, y_lo, y_hi in middle_pieces():
+        lo, hi = x_range(y_lo, y_hi)
+        lo, hi = max(lo, X_LOW), min(hi, x_sat)
+        if hi <= lo:
+            continue
+        if y_hi <= 1.25 and y_lo >= 0.75:  # |x| < 0.25: f = x/2 + x (Phi(x) - 1/2)
+            xc, c0, h = 0.0, -0.0, 0.5
+            xs = nodes(lo, hi)
+            g = np.array([float(mp.ncdf(x) - mp.mpf(1) / 2) for x in xs])
+            w = np.array([1 / float(mp.ncdf(x)) for x in xs])  # relative to f = x Phi(x)
+        elif y_lo >= 6.0:
+            # f(x) = x - x Q(x), Q = 1 - Phi: no Gal point here (f(c) - c
+            # moves by a few millionths of an ulp per step of c), and none
+            # is needed: f = x + d q(d), c0 = x exact, d = x - XC exact
+            # (XC a multiple of x's ulp below the piece), and d q is about
+            # an ulp of f, so q's rounding errors hardly reach the result
+            xc, c0, h = float(np.floor(lo) - 1), 0.0, 1.0
+            xs = nodes(lo, hi)
+            g = np.array([float((gelu(x) - mp.mpf(x)) / (mp.mpf(x) - mp.mpf(xc))) for x in xs])
+            w = np.array([abs(x - xc) / float(abs(gelu(x))) for x in xs])
+        else:
+            if y_lo in (0.21875, 0.25):  # the two pieces on either side of the minimum
+                xc, c0 = gal_point(gelu, X_STAR, lo=-0.76, hi=-0.74)
+            else:
+                xc, c0 = gal_point(gelu, (lo + hi) / 2, lo=lo, hi=hi)
+            h = 0.0
+            xs = nodes(lo, hi)
+            xs = xs[np.abs(xs - xc) > 1e-9]
+            g = np.array([float((gelu(x) - mp.mpf(c0)) / (mp.mpf(x) - mp.mpf(xc))) for x in xs])
+            w = np.array([abs(x - xc) / float(abs(gelu(x))) for x in xs])
+        d = xs - xc
+        coef = fit_rounded(d, g, w, MIDDLE_DEGREE)
+        got = np.polynomial.polynomial.polyval(d, coef)
+        err = float(np.max(np.abs(got - g) * w))
+        err_max = max(err_max, err)
+        rows.append((index, xc, c0, h, coef, err, lo, hi))
+    return rows, err_max
+
+
+def fit_tail():
+    rows = []
+    err_max = 0.0
+    for index, t_lo, t_hi in tail_pieces():
+        lo, hi = max(t_lo, -X_LOW), min(t_hi, T_MAX)
+        tc, c0 = gal_point(big_m, (lo + hi) / 2, lo=lo, hi=hi)
+        ts = nodes(lo, hi)
+        ts = ts[np.abs(ts - tc) > 1e-9]
+        g = np.array([float((big_m(t) - mp.mpf(c0)) / (mp.mpf(t) - mp.mpf(tc))) for t in ts])
+        w = np.array([abs(t - tc) / float(big_m(t)) for t in ts])
+        d = ts - tc
+        coef = fit_rounded(d, g, w, TAIL_DEGREE)
+        got = np.polynomial.polynomial.polyval(d, coef)
+        err = float(np.max(np.abs(got - g) * w))
+        err_max = max(err_max, err)
+        rows.append((index, tc, c0, coef, err, lo, hi))
+    return rows, err_max
+
+
+def fit_exp():
+    """P with exp(-s/2) - 1 = s P(s) on |s| <= ln 2 (slightly wider)."""
+    bound = float(mp.log(2)) * 1.001
+    s = nodes(-bound, bound)
+    s = s[np.abs(s) > 1e-12]
+    g = np.array([float(mp.expm1(-mp.mpf(x) / 2) / mp.mpf(x)) for x in s])
+    w = np.array([abs(x) / float(mp.exp(-mp.mpf(x) / 2)) for x in s])  # relative to 1 + w
+    coef = fit_rounded(s, g, w, EXP_DEGREE, fixed=(-0.5,))
+    err = float(np.max(np.abs(np.polynomial.polynomial.polyval(s, coef) - g) * w))
+    return coef, err
+
+
+def two_parts(v, bits):
+    """v as hi + lo, hi with `bits` significant bits (float32), lo float32."""
+    e = int(np.floor(np.log2(abs(float(v)))))
+    scale = mp.mpf(2) ** (bits - 1 - e)
+    hi = float(mp.nint(mp.mpf(v) * scale) / scale)
+    return hi, f32(mp.mpf(v) - mp.mpf(hi))
+
+
+def table32(rows, column, fill):
+    """A 32-entry table from rows (index, ...): entry index & 31; the
+    entries no piece uses repeat `fill`'s."""
+    out = [None] * 32
+    for r in rows:
+        out[r[0] & 31] = column(r)
+    default = column(fill)
+    return [default if v is None else v for v in out]
+
+
+def bits_hex(v):
+    return hex(struct.unpack("<I", struct.pack("<f", v))[0])
+
+
+def render():
+    x_sat = saturation()
+    middle, m_err = fit_middle(x_sat)
+    tail, t_err = fit_tail()
+    exp_coef, e_err = fit_exp()
+    ln2x2_hi, ln2x2_lo = two_parts(2 * mp.log(2), 16)
+    log2e_half = f32(1 / mp.log(2) / 2)
+
+    def row(values):
+        return "(" + ", ".join(repr(float(v)) for v in values) + ")"
+
+    mid_fill, tail_fill = middle[0], tail[0]
+    m_tables = [table32(middle, lambda r: r[1], mid_fill), table32(middle, lambda r: r[2], mid_fill),
+                table32(middle, lambda r: r[3], mid_fill)]
+    m_tables += [table32(middle, (lambda k: lambda r: r[4][k])(k), mid_fill) for k in range(MIDDLE_DEGREE + 1)]
+    t_tables = [table32(tail, lambda r: r[1], tail_fill), table32(tail, lambda r: r[2], tail_fill)]
+    t_tables += [table32(tail, (lambda k: lambda r: r[3][k])(k), tail_fill) for k in range(TAIL_DEGREE + 1)]
+    pieces = [f"#   middle {i & 31:2d}: x in [{lo:+.7f}, {hi:+.7f}], XC {xc!r} (f(XC) -> {c0!r}), fit {err:.1e}"
+              for i, xc, c0, h, coef, err, lo, hi in middle]
+    pieces += [f"#   tail   {i & 31:2d}: t in [{lo:.7f}, {hi:.7f}], TC {tc!r} (M(TC) -> {c0!r}), fit {err:.1e}"
+               for i, tc, c0, coef, err, lo, hi in tail]
+    lines = [
+        '"""Tables of the float32 exact GELU in float32 lanes (core/vector32.py, ``_exact32``).',
+        "",
+        "Generated by `python tools/fit_exact32.py`; do not edit by hand (its",
+        "docstring gives the algorithm).  Every value is a float32.  The middle's",
+        "tables are indexed by (bits(fl(x + 1)) >> 21) & 31, the tail's by",
+        "(bits(t) >> 21) & 31; entries no piece uses repeat the first piece's.",
+        "Worst weighted errors of the fits (relative to the result, before",
+        f"float32 evaluation): middle {m_err:.2e} (2^{np.log2(m_err):.1f}), tail {t_err:.2e} "
+        f"(2^{np.log2(t_err):.1f}), exp {e_err:.2e} (2^{np.log2(e_err):.1f}).",
+        '"""',
+        "",
+        f"X_LOW = {X_LOW!r}  # x below it: the tail",
+        f"X_SATURATE = {x_sat!r}  # from here up f(x) = x ({bits_hex(x_sat)})",
+        f"T_MAX = {T_MAX!r}  # x <= -T_MAX: f = -0.0",
+        f"X_STAR = {X_STAR!r}  # the minimum of x Phi(x) (float64)",
+        f"LOG2E_HALF = {log2e_half!r}  # log2(e) / 2",
+        f"LN2X2 = ({ln2x2_hi!r}, {ln2x2_lo!r})  # 2 ln 2: 16 significant bits, and the rest",
+        f"EXP_P = {row(exp_coef)}  # exp(-s/2) - 1 = s P(s), |s| <= ln 2",
+        "# middle: XC, C0, H, then q's coefficients from the lowest degree",
+        f"MIDDLE = (",
+        *[f"    {row(t)}," for t in m_tables],
+        ")",
+        "# tail: TC, C0, then q's coefficients from the lowest degree",
+        "TAIL = (",
+        *[f"    {row(t)}," for t in t_tables],
+        ")",
+        "# the pieces:",
+        *pieces,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the file is out of date")
+    args = parser.parse_args()
+    text = render()
+    if args.check:
+        sys.exit(0 if OUT.exists() and OUT.read_text() == text else 1)
+    OUT.write_text(text)
+    print(text.split('"""')[1])
+
+
+if __name__ == "__main__":
+    main()
