@@ -66,8 +66,13 @@ ASM_CASES = [
     ("gelu_sigmoid", "float32", 1),
     ("gelu_grad2", "float32", 1),
 ]
-#: The float32 kernels whose coefficients come from tables (permutes on AVX-512).
-TABLES = ("gelu", "gelu_grad", "gelu_backward")
+#: The float32 kernels computed in float64 lanes whose coefficients come from
+#: tables (permutes on AVX-512).
+TABLES = ("gelu_grad", "gelu_backward")
+#: The float32 kernels computed in float32 lanes (vector32.FLOAT32_LANES), and
+#: the table permutes their loop has at least, by variant: 16 tables of 32
+#: entries, one vpermi2ps each on AVX-512, four vpermps each on AVX2.
+FLOAT32_LANES = {"gelu": {"avx512": 16, "avx2": 64, "scalar": 0}}
 
 SCRIPT = r"""
 import hashlib, json, re, sys
@@ -93,6 +98,7 @@ for name, dtype, arity in cases:
         "registers": sorted(set(re.findall(r"%([xyz]mm)\d", asm))),
         "vex": len(re.findall(r"^\s+v[a-z0-9]+\s", asm, re.M)),
         "permutes": len(re.findall(r"\bvperm[it]2pd\s", asm)),
+        "permutes32": len(re.findall(r"\bvperm(?:[it]2ps|ps)\s", asm)),
     }
 if run:
     from gelu_numba_test_sample import sample
@@ -179,7 +185,17 @@ def test_loops_vectorise_on_every_cpu(kind, report):
             assert not facts["vex"], f"{case}: {facts['vex']} AVX instructions on an SSE2-only CPU"
             assert facts["registers"] == ["xmm"], f"{case}: registers {facts['registers']}"
             continue
-        # Both formats compute in float64 lanes (float32 widened exactly, see vector32).
+        if dtype == "float32" and name in FLOAT32_LANES:
+            # float32 in float32 lanes: no float64 arithmetic, no widening
+            assert facts["fma"] == ["s"], f"{case}: packed FMAs {facts['fma']}: not float32 lanes"
+            assert not facts["widen"], f"{case}: float32 widened to float64"
+            assert not facts["permutes"], f"{case}: float64 permutes"
+            assert facts["permutes32"] >= FLOAT32_LANES[name][VARIANT[kind]], \
+                f"{case}: {facts['permutes32']} table permutes"
+            wide = [r for r in facts["registers"] if r != "xmm"]
+            assert max(BITS[r] for r in wide) == BITS[WIDEST[kind]], f"{case}: {wide} on a {kind} CPU"
+            continue
+        # the other kernels compute in float64 lanes (float32 widened exactly, see vector32)
         assert facts["fma"] == ["d"], f"{case}: packed FMAs {facts['fma']}: the hot loop did not vectorise"
         assert facts["widen"] or dtype == "float64", f"{case}: float32 not widened"
         wide = [r for r in facts["registers"] if r != "xmm"]

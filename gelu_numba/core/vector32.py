@@ -215,8 +215,9 @@ FLOAT32_LANES = ("gelu",)
 _MAGIC32 = 12582912.0  # 1.5 * 2^23: a float32 in [2^23, 2^24) holds an integer in its low bits
 
 
-def _exact32(L, x):
-    """x Phi(x) in float32 lanes (x NaN-free); the algorithm and its tables:
+def _exact32(L, x, E=E):
+    """x Phi(x) in float32 lanes (x NaN-free); the algorithm and its tables
+    (`E`: tables_exact32, or a planted variant of it in the tests):
     tools/fit_exact32.py, tables_exact32.py.
 
     Middle, x >= -0.78125: f = fma(d, q(d), fma(H, x, C0)), d = x - XC

@@ -1,0 +1,239 @@
+"""The float32 exact GELU in float32 lanes (vector32._exact32, tables_exact32).
+
+Its contract is measured exhaustively by ``gelu-numba accuracy --exhaustive``
+(all 2^32 inputs: 1.508 ulp worst, no monotonicity violation above the
+minimum); these tests guard what that sweep rests on, quickly:
+
+- every table entry: the Gal property of each centre, the special pieces,
+  and the index each piece is looked up by;
+- a dense sample of every piece, its boundaries and the tail, against the
+  float64 kernel, within the documented worst error plus a small margin;
+- every adjacent pair of floats over [x*, x* + 0.5], and a few thousand on
+  either side of each piece boundary above x*, monotone.
+
+Each check is also pointed at the same algorithm with planted table bugs
+(an off-by-one index, two pieces' entries swapped, one table rotated): it
+must fail on each.
+"""
+
+import math
+import types
+
+import mpmath as mp
+import numpy as np
+import pytest
+from llvmlite import ir
+from numba import njit, types as nbtypes
+from numba.extending import intrinsic
+
+import gelu_numba as gn
+from gelu_numba.core import tables_exact32 as E
+from gelu_numba.core import vector32
+from gelu_numba.core.simd import SCALAR, Lanes32
+from gelu_numba.tools.accuracy import _ulp32
+
+#: The exhaustive sweep's worst error (docs/accuracy.md), and the margin a
+#: sample may not exceed it by.
+WORST_ULP = 1.508
+BOUND = WORST_ULP + 0.01
+X_STAR = np.float32(E.X_STAR)
+
+
+def _f32(v):
+    return float(np.float32(v))
+
+
+def _pieces(table, shift_source):
+    """{index & 31: (lo, hi)} of the pieces whose rows a table holds, from
+    the generated file's comments."""
+    out = {}
+    for line in open(E.__file__).read().splitlines():
+        if line.startswith(f"#   {shift_source}"):
+            parts = line.split()
+            i = int(parts[2].rstrip(":"))
+            lo, hi = (float(v) for v in line.split("[")[1].split("]")[0].split(","))
+            out[i] = (lo, hi)
+    return out
+
+
+MIDDLE = _pieces(E.MIDDLE, "middle")
+TAIL = _pieces(E.TAIL, "tail")
+
+
+def test_tables_shape():
+    assert len(MIDDLE) == 20 and len(TAIL) == 18
+    assert all(len(t) == 32 for t in E.MIDDLE + E.TAIL)
+    for table in E.MIDDLE + E.TAIL + (E.EXP_P, E.LN2X2):
+        for v in table:
+            assert _f32(v) == v, f"{v!r} is not a float32"
+
+
+def test_every_piece_is_looked_up_by_its_own_index():
+    """The index of each piece's ends (fl(x + 1) in the middle, t in the
+    tail) is the piece's row: an off-by-one shift or a rotated table puts
+    some piece's x under another piece's row."""
+    for i, (lo, hi) in MIDDLE.items():
+        for x in np.linspace(lo, hi, 257).astype(np.float32)[1:-1]:
+            y = np.float32(x) + np.float32(1)
+            assert (int(np.float32(y).view(np.uint32)) >> 21) & 31 == i, (i, x)
+    for i, (lo, hi) in TAIL.items():
+        for t in np.linspace(lo, hi, 257).astype(np.float32)[1:-1]:
+            assert (int(np.float32(t).view(np.uint32)) >> 21) & 31 == i, (i, t)
+
+
+def _assert_sterbenz(c, lo, hi):
+    """x - c is exact for every x in [lo, hi] (Sterbenz: c/2 <= x <= 2c)."""
+    a, b = sorted((abs(lo), abs(hi)))
+    assert (c < 0) == (lo < 0) and abs(c) / 2 <= a and b <= 2 * abs(c), (c, lo, hi)
+
+
+def test_centres_are_gal_points():
+    """f(XC) (M(TC) in the tail) lies within 2^-12 ulp of its float32 C0, so
+    the constant term adds no rounding error; the pieces by |x| < 0.25 are
+    x/2 + x q(x), the last one x + d q(d); d = x - XC is exact (XC within a
+    factor 2 of every x of its piece, or a multiple of its ulp below it)."""
+    mp.mp.prec = 80
+    xc, c0, h = E.MIDDLE[0], E.MIDDLE[1], E.MIDDLE[2]
+    for i, (lo, hi) in MIDDLE.items():
+        if lo >= -0.2500001 and hi <= 0.2500001:
+            assert (xc[i], c0[i], h[i]) == (0.0, 0.0, 0.5) and math.copysign(1, c0[i]) < 0
+            continue
+        if h[i] == 1.0:
+            assert c0[i] == 0.0 and lo > 4 and 0 < xc[i] < lo and xc[i] == int(xc[i])
+            continue
+        assert h[i] == 0.0
+        _assert_sterbenz(xc[i], lo, hi)
+        exact = mp.mpf(xc[i]) * mp.ncdf(xc[i])
+        assert abs(exact - c0[i]) <= mp.mpf(2) ** -12 * _ulp32(c0[i]), (i, xc[i])
+    tc, m0 = E.TAIL[0], E.TAIL[1]
+    for i, (lo, hi) in TAIL.items():
+        _assert_sterbenz(tc[i], lo, hi)
+        t = mp.mpf(tc[i])
+        exact = t * mp.erfc(t / mp.sqrt(2)) * mp.exp(t * t / 2) / 2
+        assert abs(exact - m0[i]) <= mp.mpf(2) ** -12 * _ulp32(m0[i]), (i, tc[i])
+    # the two pieces by the minimum share one centre, next to it
+    by_min = [i for i, (lo, hi) in MIDDLE.items() if lo < -0.69 and hi > -0.8]
+    assert len(by_min) == 2 and xc[by_min[0]] == xc[by_min[1]] and abs(xc[by_min[0]] - E.X_STAR) < 1e-3
+
+
+# -- the algorithm with other tables: the scalar emission, element by element ------
+
+
+def _compile(tables):
+    @intrinsic
+    def one(typingctx, x):
+        def codegen(context, builder, sig, args):
+            return vector32._exact32(Lanes32(builder, 1, SCALAR), args[0], tables)
+
+        return nbtypes.float32(nbtypes.float32), codegen
+
+    @njit
+    def run(x):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = one(x[i])
+        return out
+
+    return run
+
+
+def _planted(**changes):
+    t = types.SimpleNamespace(**{k: getattr(E, k) for k in dir(E) if k.isupper()})
+    for k, v in changes.items():
+        setattr(t, k, v)
+    return t
+
+
+def _rotate(table, by=1):
+    return tuple(table[by:] + table[:by])
+
+
+def _swap(table, i, j):
+    t = list(table)
+    t[i], t[j] = t[j], t[i]
+    return tuple(t)
+
+
+MUTANTS = {
+    # the index off by one: every table rotated
+    "off-by-one index": _planted(MIDDLE=tuple(_rotate(t) for t in E.MIDDLE), TAIL=tuple(_rotate(t) for t in E.TAIL)),
+    # two neighbouring pieces' q1 swapped (in the middle, then the tail)
+    "swapped middle entry": _planted(MIDDLE=E.MIDDLE[:4] + (_swap(E.MIDDLE[4], 29, 30),) + E.MIDDLE[5:]),
+    "swapped tail entry": _planted(TAIL=E.TAIL[:3] + (_swap(E.TAIL[3], 2, 3),) + E.TAIL[4:]),
+    # one table rotated (the middle's C0)
+    "rotated C0": _planted(MIDDLE=(E.MIDDLE[0], _rotate(E.MIDDLE[1], 31)) + E.MIDDLE[2:]),
+}
+
+
+def _sample():
+    """Every piece densely, each piece's ends and the tail's pieces' ends
+    +-64 ulps, the subnormal results, the saturation point."""
+    rng = np.random.default_rng(27)
+    parts = []
+    for lo, hi in list(MIDDLE.values()) + [(-h, -l) for l, h in TAIL.values()]:
+        parts.append(rng.uniform(lo, hi, 4000).astype(np.float32))
+        for end in (lo, hi):
+            e = np.float32(end)
+            parts.append(e + np.arange(-64, 65, dtype=np.float32) * np.spacing(e))
+    parts.append(-rng.uniform(12.5, 15.5, 4000).astype(np.float32))  # subnormal results
+    s = np.float32(E.X_SATURATE)
+    parts.append(s + np.arange(-64, 65, dtype=np.float32) * np.spacing(s))
+    return np.unique(np.concatenate(parts))
+
+
+def _check_accuracy(kernel):
+    x = _sample()
+    with np.errstate(under="ignore"):
+        y = kernel(x)
+        ref = gn.gelu(x.astype(np.float64))
+    err = np.abs(y.astype(np.float64) - ref) / _ulp32(ref)
+    i = int(np.argmax(err))
+    assert err[i] <= BOUND, f"{err[i]:.3f} ulp at x = {x[i]!r}"
+
+
+def _monotone_sample():
+    """Every float32 in [x*, x* + 0.5], and 4096 on either side of each
+    piece boundary above x*."""
+    lo = int(X_STAR.view(np.int32))  # negative floats: larger bits, larger magnitude
+    hi = int(np.float32(X_STAR + np.float32(0.5)).view(np.int32))
+    parts = [np.arange(lo, hi - 1, -1, dtype=np.int32).view(np.float32)]
+    ends = sorted({e for lo_, hi_ in MIDDLE.values() for e in (lo_, hi_) if e > X_STAR}) + [E.X_SATURATE]
+    for end in ends:
+        e = np.float32(end)
+        parts.append(e + np.arange(-4096, 4097, dtype=np.float32) * np.spacing(e))
+    x = np.unique(np.concatenate(parts))
+    return x[x >= X_STAR]
+
+
+def _check_monotone(kernel):
+    x = _monotone_sample()
+    y = kernel(x)
+    down = np.nonzero(y[1:] < y[:-1])[0]
+    assert down.size == 0, f"{down.size} decreasing steps, the first at x = {x[down[0]]!r}"
+
+
+def test_dense_sample_within_documented_bound():
+    _check_accuracy(gn.gelu)
+
+
+def test_monotone_above_the_minimum():
+    _check_monotone(gn.gelu)
+
+
+def test_scalar_emission_with_the_real_tables_passes_the_same_checks():
+    run = _compile(E)
+    _check_accuracy(run)
+    x = _sample()
+    assert np.array_equal(run(x).view(np.uint32), gn.gelu(x).view(np.uint32))
+
+
+@pytest.mark.parametrize("mutant", list(MUTANTS))
+def test_checks_catch_planted_table_bugs(mutant):
+    run = _compile(MUTANTS[mutant])
+    failures = 0
+    for check in (_check_accuracy, _check_monotone):
+        try:
+            check(run)
+        except AssertionError:
+            failures += 1
+    assert failures, f"neither check caught the {mutant}"
