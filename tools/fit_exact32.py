@@ -26,7 +26,7 @@ From X_SATURATE up, f(x) rounds to x.
 Tail, x < -0.78125, t = -x (at most 15): f(x) = -M(t) exp(-t^2/2),
 M(t) = t exp(t^2/2) Phi(-t), in 18 quarter-binade pieces of t
 (``bits(t) >> 21``): M = C0 + d q(d), d = t - TC (Gal centres), q of
-degree 4.  exp(-t^2/2) = 2^k (1 + w) with t^2 = p + e exactly,
+degree 4 (the table holds -C0 and -q: the kernel computes -M).  exp(-t^2/2) = 2^k (1 + w) with t^2 = p + e exactly,
 k = rint(-p log2(e) / 2), s = (p + k 2 ln2_hi) + (e + k 2 ln2_lo) (the
 first sum exact), w = s P(s), P of degree 5 on |s| <= ln 2.
 
@@ -281,8 +281,9 @@ def render():
     m_tables = [table32(middle, lambda r: r[1], mid_fill), table32(middle, lambda r: r[2], mid_fill),
                 table32(middle, lambda r: r[3], mid_fill)]
     m_tables += [table32(middle, (lambda k: lambda r: r[4][k])(k), mid_fill) for k in range(MIDDLE_DEGREE + 1)]
-    t_tables = [table32(tail, lambda r: r[1], tail_fill), table32(tail, lambda r: r[2], tail_fill)]
-    t_tables += [table32(tail, (lambda k: lambda r: r[3][k])(k), tail_fill) for k in range(TAIL_DEGREE + 1)]
+    # the tail's C0 and q negated: the kernel computes -M, and scales it by 2^k
+    t_tables = [table32(tail, lambda r: r[1], tail_fill), table32(tail, lambda r: -r[2], tail_fill)]
+    t_tables += [table32(tail, (lambda k: lambda r: -r[3][k])(k), tail_fill) for k in range(TAIL_DEGREE + 1)]
     pieces = [f"#   middle {i & 31:2d}: x in [{lo:+.7f}, {hi:+.7f}], XC {xc!r} (f(XC) -> {c0!r}), fit {err:.1e}"
               for i, xc, c0, h, coef, err, lo, hi in middle]
     pieces += [f"#   tail   {i & 31:2d}: t in [{lo:.7f}, {hi:.7f}], TC {tc!r} (M(TC) -> {c0!r}), fit {err:.1e}"
@@ -310,7 +311,7 @@ def render():
         f"MIDDLE = (",
         *[f"    {row(t)}," for t in m_tables],
         ")",
-        "# tail: TC, C0, then q's coefficients from the lowest degree",
+        "# tail: TC, -C0, then -q's coefficients from the lowest degree (-M = -C0 - d q(d))",
         "TAIL = (",
         *[f"    {row(t)}," for t in t_tables],
         ")",

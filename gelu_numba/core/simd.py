@@ -610,6 +610,27 @@ class Lanes32:
         """max(a, b), signed: vpmaxsd."""
         return self.builder.select(self.builder.icmp_signed(">", a, b), a, b)
 
+    def scale(self, m, k):
+        """m 2^k rounded once (into the subnormals where it is that small),
+        for normal m with 1/8 <= |m| < 2 and k an integer-valued float in
+        [-163, 0]: vscalefps on AVX-512 (one rounding, as IEEE's scaleB);
+        elsewhere two multiplies by powers of two, the first exact
+        (2^(k - b), -37 <= k - b <= 0) and the second rounding once
+        (2^b, b = max(k, -126)): vcvttps2dq, vpmaxsd, vpsubd, two vpaddd,
+        two vpslld, two vmulps.  The same bits either way."""
+        b = self.builder
+        if self.isa == AVX512:
+            v16 = ir.VectorType(F32, 16)
+            fn = _declare(self.module, "llvm.x86.avx512.mask.scalef.ps.512", v16,
+                          [v16, v16, v16, ir.IntType(16), I32])
+            return b.call(fn, [m, k, ir.Constant(v16, ir.Undefined), ir.Constant(ir.IntType(16), -1),
+                               ir.Constant(I32, 4)])  # 4: the rounding of MXCSR (the loops: to nearest)
+        ki = b.fptosi(k, self.i32)
+        high = self.int_max(ki, self.int_const(-126))
+        first = self.from_bits(self.shift_left(self.int_add(self.int_sub(ki, high), self.int_const(127)), 23))
+        second = self.from_bits(self.shift_left(self.int_add(high, self.int_const(127)), 23))
+        return self.mul(self.mul(m, first), second)
+
     # -- tables -------------------------------------------------------------
 
     def lookups(self, tables, index):

@@ -243,16 +243,11 @@ def _exact32(L, x, E=E):
     s = L.add(L.fma(k, L.const(E.LN2X2[0]), p), L.fma(k, L.const(E.LN2X2[1]), e))
     w = L.mul(s, L.horner(s, [L.const(c) for c in E.EXP_P]))  # exp(-s/2) - 1
     j = L.shift_right(L.bits(t), 21)
-    tc, m0, *r = L.lookups(E.TAIL, j)
+    tc, m0, *r = L.lookups(E.TAIL, j)  # -M's: C0 and q negated in the table
     dt = L.sub(t, tc)
     u = L.mul(dt, L.horner(dt, r))
-    m = L.add(m0, L.fma(m0, w, L.fma(u, w, u)))  # (m0 + u)(1 + w)
-    # -m 2^k: 2^a exact (a = k - b, -37 <= a <= 0), then -2^b (b = max(k, -126))
-    ki = L.int_sub(L.bits(kd), L.int_const(0x4B400000))  # bits(1.5 * 2^23)
-    b = L.int_max(ki, L.int_const(-126))
-    scale_a = L.from_bits(L.shift_left(L.int_add(L.int_sub(ki, b), L.int_const(127)), 23))
-    scale_b = L.from_bits(L.shift_left(L.int_add(b, L.int_const(127 + 256)), 23))  # with the sign bit
-    tail = L.mul(L.mul(m, scale_a), scale_b)
+    m = L.add(m0, L.fma(m0, w, L.fma(u, w, u)))  # -(M0 + u)(1 + w), compensated
+    tail = L.scale(m, k)
     tail = L.select(saturated, L.const(-0.0), tail)
     out = L.select(L.less(x, L.const(E.X_LOW)), tail, middle)
     return L.select(L.less_equal(L.const(E.X_SATURATE), x), x, out)
