@@ -85,18 +85,30 @@ def big_m(t):
     return t * mp.erfc(t / SQRT2) * mp.exp(t * t / 2) / 2
 
 
-X_STAR = float(mp.findroot(lambda x: mp.ncdf(x) + x * mp.npdf(x), -0.75))
+def gelu_grad(x):
+    x = mp.mpf(x)
+    return mp.ncdf(x) + x * mp.npdf(x)
+
+
+def big_g(t):
+    """G(t) = t/sqrt(2 pi) - exp(t^2/2) Phi(-t): f'(-t) = -exp(-t^2/2) G(t)."""
+    t = mp.mpf(t)
+    return t / mp.sqrt(2 * mp.pi) - mp.erfc(t / SQRT2) * mp.exp(t * t / 2) / 2
+
+
+X_STAR_MP = mp.findroot(lambda x: mp.ncdf(x) + x * mp.npdf(x), -0.75)
+X_STAR = float(X_STAR_MP)
+GRAD_X_LOW = -0.875  # f': below it the tail
 X_SATURATE = None  # the smallest float32 from which fl(f(x)) = x: found below
 
 
-def saturation():
-    x = np.float32(5.0)
-    # bisection over float32 ranks on "f(x) rounds to x" (monotone there)
-    lo, hi = int(np.float32(5.0).view(np.int32)), int(np.float32(6.0).view(np.int32))
+def saturation(fn=gelu, limit=lambda x: x):
+    # bisection over float32 ranks on "f(x) rounds to its limit" (monotone there)
+    lo, hi = int(np.float32(5.0).view(np.int32)), int(np.float32(6.5).view(np.int32))
     while hi - lo > 1:
         mid = (lo + hi) // 2
         x = float(np.int32(mid).view(np.float32))
-        if f32(gelu(x)) == x:
+        if f32(fn(x)) == limit(x):
             hi = mid
         else:
             lo = mid
@@ -232,6 +244,81 @@ def fit_tail():
     return rows, err_max
 
 
+GRAD_MIDDLE_DEGREE = 6
+GRAD_TAIL_DEGREE = 4
+
+
+def grad_middle_pieces():
+    """The pieces of f''s middle: quarter binades of y = fl(x + 1) over [0.125, 7)."""
+    out = []
+    y = 0.125
+    while y < 7.0:
+        e = int(np.floor(np.log2(y)))
+        hi = y + 2.0**e / 4
+        out.append((int(np.float32(y).view(np.uint32)) >> 21, y, hi))
+        y = hi
+    return out
+
+
+def fit_grad_middle(x_sat):
+    """f' = fma(d, q(d), fma(A, q(d), C0)), d = x - XC: rows (index, XC, A,
+    C0, q, err, lo, hi)."""
+    xh = f32(X_STAR_MP)
+    xl = f32(X_STAR_MP - mp.mpf(xh))
+    rows, err_max = [], 0.0
+    for index, y_lo, y_hi in grad_middle_pieces():
+        lo, hi = x_range(y_lo, y_hi)
+        lo, hi = max(lo, GRAD_X_LOW), min(hi, x_sat)
+        if hi <= lo:
+            continue
+        xs = nodes(lo, hi)
+        if y_hi <= 0.3125:
+            # by the zero of f' at x*: f' = (x - XH - XL) q, XH + XL = x*
+            # in two float32 parts, so f' keeps its relative accuracy there
+            xc, a, c0 = xh, -xl, 0.0
+            g = np.array([float(gelu_grad(x) / (mp.mpf(x) - X_STAR_MP)) for x in xs])
+            w = np.array([float(abs((mp.mpf(x) - X_STAR_MP) / gelu_grad(x))) for x in xs])
+            d = xs - xc
+        else:
+            if y_lo >= 0.75 and y_hi <= 1.25:  # |x| < 0.25: f'(0) = 1/2 exactly
+                xc, c0 = 0.0, 0.5
+            elif y_lo >= 6.0:  # f' = 1 - (Q(x) - x phi(x)), an ulp or so below 1: as f's last piece
+                xc, c0 = float(np.floor(lo) - 1), 1.0
+            else:
+                xc, c0 = gal_point(gelu_grad, (lo + hi) / 2, lo=lo, hi=hi)
+            a = 0.0
+            xs = xs[np.abs(xs - xc) > 1e-9]
+            g = np.array([float((gelu_grad(x) - mp.mpf(c0)) / (mp.mpf(x) - mp.mpf(xc))) for x in xs])
+            w = np.array([abs(x - xc) / float(abs(gelu_grad(x))) for x in xs])
+            d = xs - xc
+        coef = fit_rounded(d, g, w, GRAD_MIDDLE_DEGREE)
+        got = np.polynomial.polynomial.polyval(d, coef)
+        err = float(np.max(np.abs(got - g) * w))
+        err_max = max(err_max, err)
+        rows.append((index, xc, a, c0, coef, err, lo, hi))
+    return rows, err_max, (xh, xl)
+
+
+def fit_grad_tail():
+    rows, err_max = [], 0.0
+    for index, t_lo, t_hi in tail_pieces():
+        lo, hi = max(t_lo, -GRAD_X_LOW), min(t_hi, T_MAX)
+        if hi <= lo:
+            continue
+        tc, c0 = gal_point(big_g, (lo + hi) / 2, lo=lo, hi=hi)
+        ts = nodes(lo, hi)
+        ts = ts[np.abs(ts - tc) > 1e-9]
+        g = np.array([float((big_g(t) - mp.mpf(c0)) / (mp.mpf(t) - mp.mpf(tc))) for t in ts])
+        w = np.array([abs(t - tc) / float(big_g(t)) for t in ts])
+        d = ts - tc
+        coef = fit_rounded(d, g, w, GRAD_TAIL_DEGREE)
+        got = np.polynomial.polynomial.polyval(d, coef)
+        err = float(np.max(np.abs(got - g) * w))
+        err_max = max(err_max, err)
+        rows.append((index, tc, c0, coef, err, lo, hi))
+    return rows, err_max
+
+
 def fit_exp():
     """P with exp(-s/2) - 1 = s P(s) on |s| <= ln 2 (slightly wider)."""
     bound = float(mp.log(2)) * 1.001
@@ -271,6 +358,9 @@ def render():
     middle, m_err = fit_middle(x_sat)
     tail, t_err = fit_tail()
     exp_coef, e_err = fit_exp()
+    g_sat = saturation(gelu_grad, lambda x: 1.0)
+    g_middle, gm_err, (xh, xl) = fit_grad_middle(g_sat)
+    g_tail, gt_err = fit_grad_tail()
     ln2x2_hi, ln2x2_lo = two_parts(2 * mp.log(2), 16)
     log2e_half = f32(1 / mp.log(2) / 2)
 
@@ -284,10 +374,19 @@ def render():
     # the tail's C0 and q negated: the kernel computes -M, and scales it by 2^k
     t_tables = [table32(tail, lambda r: r[1], tail_fill), table32(tail, lambda r: -r[2], tail_fill)]
     t_tables += [table32(tail, (lambda k: lambda r: -r[3][k])(k), tail_fill) for k in range(TAIL_DEGREE + 1)]
+    gm_fill, gt_fill = g_middle[0], g_tail[0]
+    gm_tables = [table32(g_middle, (lambda k: lambda r: r[k])(k), gm_fill) for k in (1, 2, 3)]
+    gm_tables += [table32(g_middle, (lambda k: lambda r: r[4][k])(k), gm_fill) for k in range(GRAD_MIDDLE_DEGREE + 1)]
+    gt_tables = [table32(g_tail, lambda r: r[1], gt_fill), table32(g_tail, lambda r: -r[2], gt_fill)]
+    gt_tables += [table32(g_tail, (lambda k: lambda r: -r[3][k])(k), gt_fill) for k in range(GRAD_TAIL_DEGREE + 1)]
     pieces = [f"#   middle {i & 31:2d}: x in [{lo:+.7f}, {hi:+.7f}], XC {xc!r} (f(XC) -> {c0!r}), fit {err:.1e}"
               for i, xc, c0, h, coef, err, lo, hi in middle]
     pieces += [f"#   tail   {i & 31:2d}: t in [{lo:.7f}, {hi:.7f}], TC {tc!r} (M(TC) -> {c0!r}), fit {err:.1e}"
                for i, tc, c0, coef, err, lo, hi in tail]
+    pieces += [f"#   grad middle {i & 31:2d}: x in [{lo:+.7f}, {hi:+.7f}], XC {xc!r} A {a!r} (f'(XC) -> {c0!r}), "
+               f"fit {err:.1e}" for i, xc, a, c0, coef, err, lo, hi in g_middle]
+    pieces += [f"#   grad tail   {i & 31:2d}: t in [{lo:.7f}, {hi:.7f}], TC {tc!r} (G(TC) -> {c0!r}), fit {err:.1e}"
+               for i, tc, c0, coef, err, lo, hi in g_tail]
     lines = [
         '"""Tables of the float32 exact GELU in float32 lanes (core/vector32.py, ``_exact32``).',
         "",
@@ -297,7 +396,8 @@ def render():
         "(bits(t) >> 21) & 31; entries no piece uses repeat the first piece's.",
         "Worst weighted errors of the fits (relative to the result, before",
         f"float32 evaluation): middle {m_err:.2e} (2^{np.log2(m_err):.1f}), tail {t_err:.2e} "
-        f"(2^{np.log2(t_err):.1f}), exp {e_err:.2e} (2^{np.log2(e_err):.1f}).",
+        f"(2^{np.log2(t_err):.1f}), exp {e_err:.2e} (2^{np.log2(e_err):.1f}); f': middle",
+        f"{gm_err:.2e} (2^{np.log2(gm_err):.1f}), tail {gt_err:.2e} (2^{np.log2(gt_err):.1f}).",
         '"""',
         "",
         f"X_LOW = {X_LOW!r}  # x below it: the tail",
@@ -314,6 +414,17 @@ def render():
         "# tail: TC, -C0, then -q's coefficients from the lowest degree (-M = -C0 - d q(d))",
         "TAIL = (",
         *[f"    {row(t)}," for t in t_tables],
+        ")",
+        f"GRAD_X_LOW = {GRAD_X_LOW!r}  # f': x below it the tail",
+        f"GRAD_X_SATURATE = {g_sat!r}  # f': from here up f'(x) = 1 ({bits_hex(g_sat)})",
+        f"X_STAR_PARTS = ({xh!r}, {xl!r})  # x* = XH + XL",
+        "# f' middle: XC, A, C0, then q's coefficients (f' = fma(d, q, fma(A, q, C0)), d = x - XC)",
+        "GRAD_MIDDLE = (",
+        *[f"    {row(t)}," for t in gm_tables],
+        ")",
+        "# f' tail: TC, -C0, then -q's coefficients (-G = -C0 - d q(d); f'(-t) = -exp(-t^2/2) G(t))",
+        "GRAD_TAIL = (",
+        *[f"    {row(t)}," for t in gt_tables],
         ")",
         "# the pieces:",
         *pieces,

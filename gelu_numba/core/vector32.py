@@ -210,7 +210,7 @@ def _sigma(L, form, what, x, t, negative):
 # -- in float32 lanes ------------------------------------------------------------
 
 #: The kernels computed in float32 lanes (the others in float64 lanes).
-FLOAT32_LANES = ("gelu",)
+FLOAT32_LANES = ("gelu", "gelu_grad", "gelu_backward")
 
 _MAGIC32 = 12582912.0  # 1.5 * 2^23: a float32 in [2^23, 2^24) holds an integer in its low bits
 
@@ -236,12 +236,7 @@ def _exact32(L, x, E=E):
     middle = L.fma(d, L.horner(d, q), L.fma(h, xm, c0))
     # the tail
     t = L.select(saturated, L.const(-E.X_LOW), L.max(L.sub(L.const(-0.0), x), L.const(-E.X_LOW)))
-    p = L.mul(t, t)
-    e = L.fma(t, t, L.sub(L.const(-0.0), p))  # t^2 = p + e exactly
-    kd = L.fma(p, L.const(-E.LOG2E_HALF), L.const(_MAGIC32))
-    k = L.sub(kd, L.const(_MAGIC32))
-    s = L.add(L.fma(k, L.const(E.LN2X2[0]), p), L.fma(k, L.const(E.LN2X2[1]), e))
-    w = L.mul(s, L.horner(s, [L.const(c) for c in E.EXP_P]))  # exp(-s/2) - 1
+    k, w = _exp_half_square(L, t)
     j = L.shift_right(L.bits(t), 21)
     tc, m0, *r = L.lookups(E.TAIL, j)  # -M's: C0 and q negated in the table
     dt = L.sub(t, tc)
@@ -251,6 +246,66 @@ def _exact32(L, x, E=E):
     tail = L.select(saturated, L.const(-0.0), tail)
     out = L.select(L.less(x, L.const(E.X_LOW)), tail, middle)
     return L.select(L.less_equal(L.const(E.X_SATURATE), x), x, out)
+
+
+def _exp_half_square(L, t):
+    """exp(-t^2/2) = 2^k (1 + w) for 0.78 <= t <= 15: (k, w), k an
+    integer-valued float in [-163, 0], |w| < 0.42.  t^2 = p + e exactly;
+    k = rint(-p log2(e) / 2); s = (p + k 2 ln2_hi) + (e + k 2 ln2_lo), the
+    first sum exact; w = s P(s)."""
+    p = L.mul(t, t)
+    e = L.fma(t, t, L.sub(L.const(-0.0), p))  # t^2 = p + e exactly
+    kd = L.fma(p, L.const(-E.LOG2E_HALF), L.const(_MAGIC32))
+    k = L.sub(kd, L.const(_MAGIC32))
+    s = L.add(L.fma(k, L.const(E.LN2X2[0]), p), L.fma(k, L.const(E.LN2X2[1]), e))
+    return k, L.mul(s, L.horner(s, [L.const(c) for c in E.EXP_P]))
+
+
+def _exact32_grad(L, x, dy=None, E=E):
+    """f'(x) = Phi(x) + x phi(x), or dy f'(x) for the backward, in float32
+    lanes (x NaN-free); tables: tools/fit_exact32.py.
+
+    Middle, x >= -0.875: f' = fma(d, q(d), fma(A, q(d), C0)), d = x - XC
+    exact, in the piece of fl(x + 1); by the zero at x* the pieces have
+    XC + (-A) = x* in two parts and C0 = 0, so f' = (x - x*) q keeps its
+    relative accuracy; the backward is dy f'.  Tail: f'(-t) =
+    2^k (C0 + u)(1 + w), C0 + u = -G(t), the product compensated with dy
+    folded into it (dy C0 exact inside the last FMA), scaled once; a huge
+    dy is scaled by 2^-64 first (k + 64), so that dy C0 cannot overflow
+    where the result does not.  Each region's lanes compute with the other
+    region's dy as 0 (no flag from an unused lane); x <= -15 gives -0.0
+    (dy -0.0 for the backward)."""
+    saturated = L.less_equal(x, L.const(-E.T_MAX))
+    in_tail = L.less(x, L.const(E.GRAD_X_LOW))
+    # the middle
+    xm = L.min(L.max(x, L.const(E.GRAD_X_LOW)), L.const(E.GRAD_X_SATURATE))
+    i = L.shift_right(L.bits(L.add(xm, L.const(1.0))), 21)
+    xc, a, c0, *q = L.lookups(E.GRAD_MIDDLE, i)
+    d = L.sub(xm, xc)
+    qd = L.horner(d, q)
+    middle = L.fma(d, qd, L.fma(a, qd, c0))
+    middle = L.select(L.less_equal(L.const(E.GRAD_X_SATURATE), x), L.const(1.0), middle)
+    # the tail
+    t = L.select(saturated, L.const(-E.GRAD_X_LOW), L.max(L.sub(L.const(-0.0), x), L.const(-E.GRAD_X_LOW)))
+    k, w = _exp_half_square(L, t)
+    j = L.shift_right(L.bits(t), 21)
+    tc, m0, *r = L.lookups(E.GRAD_TAIL, j)  # -G's: C0 and q negated in the table
+    dt = L.sub(t, tc)
+    u = L.mul(dt, L.horner(dt, r))
+    rest = L.fma(m0, w, L.fma(u, w, u))  # -(C0 + u)(1 + w) = m0 + rest
+    if dy is None:
+        tail = L.scale(L.add(m0, rest), k)
+        tail = L.select(saturated, L.const(-0.0), tail)
+        return L.select(in_tail, tail, middle)
+    zero = L.const(0.0)
+    dy_middle = L.select(in_tail, zero, dy)
+    dy_tail = L.select(in_tail, dy, zero)
+    huge = L.less(L.const(2.0**64), L.abs(dy_tail))
+    dy_tail = L.select(huge, L.mul(dy_tail, L.const(2.0**-64)), dy_tail)
+    k = L.select(huge, L.add(k, L.const(64.0)), k)
+    tail = L.scale(L.fma(dy_tail, m0, L.mul(dy_tail, rest)), k)
+    tail = L.select(saturated, L.mul(dy, L.const(-0.0)), tail)
+    return L.select(in_tail, tail, L.mul(dy_middle, middle))
 
 
 def _kernel(builder, kind, isa, x32, dy32=None):
@@ -266,7 +321,10 @@ def _kernel(builder, kind, isa, x32, dy32=None):
             L = Lanes32(builder, 1, SCALAR, hardware_fma=isa != SOFT and _fma_without_emulation())
         else:
             L = Lanes32(builder, WIDTH32[isa], isa)
-        y = _exact32(L, xs)
+        if kind == "gelu":
+            y = _exact32(L, xs)
+        else:
+            y = _exact32_grad(L, xs, dy32)
     elif isa not in (SCALAR, SOFT):
         parts = []
         dys = halves(builder, dy32) if dy32 is not None else (None, None)
