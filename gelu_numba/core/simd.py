@@ -606,6 +606,19 @@ class Lanes32:
         """a - b as 32-bit integers: vpsubd."""
         return self.builder.sub(a, b)
 
+    def int_and(self, a, b):
+        """a & b: vpandd."""
+        return self.builder.and_(a, b)
+
+    def int_greater(self, a, b):
+        """a > b per lane, signed: vpcmpgtd (no floating-point flag, whatever
+        the bits: a NaN's included)."""
+        return self.builder.icmp_signed(">", a, b)
+
+    def int_equal(self, a, b):
+        """a == b per lane: vpcmpeqd."""
+        return self.builder.icmp_signed("==", a, b)
+
     def int_max(self, a, b):
         """max(a, b), signed: vpmaxsd."""
         return self.builder.select(self.builder.icmp_signed(">", a, b), a, b)

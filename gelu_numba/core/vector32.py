@@ -236,7 +236,7 @@ def _exact32(L, x, E=E):
     middle = L.fma(d, L.horner(d, q), L.fma(h, xm, c0))
     # the tail
     t = L.select(saturated, L.const(-E.X_LOW), L.max(L.sub(L.const(-0.0), x), L.const(-E.X_LOW)))
-    k, w = _exp_half_square(L, t)
+    k, w = _exp_half_square(L, t, E)
     j = L.shift_right(L.bits(t), 21)
     tc, m0, *r = L.lookups(E.TAIL, j)  # -M's: C0 and q negated in the table
     dt = L.sub(t, tc)
@@ -248,7 +248,7 @@ def _exact32(L, x, E=E):
     return L.select(L.less_equal(L.const(E.X_SATURATE), x), x, out)
 
 
-def _exp_half_square(L, t):
+def _exp_half_square(L, t, E=E):
     """exp(-t^2/2) = 2^k (1 + w) for 0.78 <= t <= 15: (k, w), k an
     integer-valued float in [-163, 0], |w| < 0.42.  t^2 = p + e exactly;
     k = rint(-p log2(e) / 2); s = (p + k 2 ln2_hi) + (e + k 2 ln2_lo), the
@@ -287,7 +287,7 @@ def _exact32_grad(L, x, dy=None, E=E):
     middle = L.select(L.less_equal(L.const(E.GRAD_X_SATURATE), x), L.const(1.0), middle)
     # the tail
     t = L.select(saturated, L.const(-E.GRAD_X_LOW), L.max(L.sub(L.const(-0.0), x), L.const(-E.GRAD_X_LOW)))
-    k, w = _exp_half_square(L, t)
+    k, w = _exp_half_square(L, t, E)
     j = L.shift_right(L.bits(t), 21)
     tc, m0, *r = L.lookups(E.GRAD_TAIL, j)  # -G's: C0 and q negated in the table
     dt = L.sub(t, tc)
@@ -300,10 +300,15 @@ def _exact32_grad(L, x, dy=None, E=E):
     zero = L.const(0.0)
     dy_middle = L.select(in_tail, zero, dy)
     dy_tail = L.select(in_tail, dy, zero)
-    huge = L.less(L.const(2.0**64), L.abs(dy_tail))
+    # |dy| > 2^64, infinite or NaN: read from the bits (a compare of a
+    # quiet NaN would raise "invalid")
+    magnitude = L.int_and(L.bits(dy_tail), L.int_const(0x7FFFFFFF))
+    huge = L.int_greater(magnitude, L.int_const(0x5F800000))  # bits(2^64)
     dy_tail = L.select(huge, L.mul(dy_tail, L.const(2.0**-64)), dy_tail)
     k = L.select(huge, L.add(k, L.const(64.0)), k)
     tail = L.scale(L.fma(dy_tail, m0, L.mul(dy_tail, rest)), k)
+    # an infinite dy: dy f'(x), f' < 0 here (dy C0 + dy rest would be inf - inf)
+    tail = L.select(L.int_equal(magnitude, L.int_const(0x7F800000)), L.sub(L.const(-0.0), dy_tail), tail)
     tail = L.select(saturated, L.mul(dy, L.const(-0.0)), tail)
     return L.select(in_tail, tail, L.mul(dy_middle, middle))
 

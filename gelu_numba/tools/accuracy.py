@@ -122,6 +122,7 @@ class Worst:
     at: float
     points: int
     monotonic_violations: list = field(default_factory=list)
+    near_zero: dict = field(default_factory=dict)
 
     def __str__(self):
         return f"{self.name} {self.dtype}: {self.max_ulp:.3f} ulp at x = {self.at!r} ({self.points} points)"
@@ -164,7 +165,27 @@ def _floats32(rank_lo, rank_hi):
     return bits.view(np.float32)
 
 
-def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel", interval=None, kernel=None):
+#: The zeros of each derivative near which ``exhaustive_float32`` also
+#: reports the error in ulps of the value itself (within NEAR_ZERO of one).
+ZEROS = {
+    "gelu_grad": (-0.7517915246935645,),
+    "gelu_tanh_grad": (-0.7524614220710163,),
+    "gelu_sigmoid_grad": (-0.7511542554412890,),
+    "gelu_grad2": (-math.sqrt(2), math.sqrt(2)),
+}
+NEAR_ZERO = 2.0**-4
+
+
+def _dy_for(dy, start, size):
+    """The dy of a backward sweep's chunk: ones, or N(0, 1) in float32 drawn
+    from a seed fixed by the chunk's first rank (the same run to run)."""
+    if dy == "ones":
+        return np.ones(size, np.float32)
+    return np.random.default_rng(start).standard_normal(size).astype(np.float32)
+
+
+def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel", interval=None, kernel=None,
+                       dy="ones"):
     """Every float32 input of `name` against its float64 kernel.
 
     `target` selects the float32 kernel under test: "parallel" (the CPU
@@ -174,18 +195,28 @@ def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel", in
     `interval` = (lo, hi) restricts the sweep to the float32 values in
     [lo, hi]; the default is all 2**32 bit patterns, NaNs included.
 
+    A backward kernel (``gelu_backward`` ...) is measured as dy f'(x)
+    against dy times the float64 f', in ulps of |dy| max(|f'|, first term)
+    as f' is: `dy` is "ones" or "random" (N(0, 1) in float32, fixed per
+    chunk).
+
     Inputs run in increasing order of value, so monotonicity above the
     minimum is checked across every adjacent pair (forward kernels only).
+    For a derivative, ``near_zero`` holds the worst error in ulps of the
+    value itself within NEAR_ZERO of each of its zeros (ZEROS) and where.
     Returns a :class:`Worst` whose ``monotonic_violations`` lists the first
     pairs (a, b, f(a), f(b)), a < b adjacent, with f(a) > f(b).  `progress`
     is called with the fraction done.
     """
     from ..core.build import ufunc
 
+    backward = name.endswith("_backward")
     f32 = kernel if kernel is not None else ufunc(name, target)
-    f64 = ufunc(name, "parallel")
+    measured = variant_of(name) + "_grad" if backward else name
+    f64 = ufunc(measured, "parallel")
     forward = ufunc(variant_of(name), "parallel")
-    what = reference.kind(name)
+    what = reference.kind(measured)
+    zeros = ZEROS.get(measured, ())
     is_grad = what != "value"
     xmin = np.float32(MINIMUM[variant_of(name)])
     if interval is None:
@@ -203,26 +234,44 @@ def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel", in
     violations = worst.monotonic_violations
     starts = range(lo, hi, chunk)
     carry = None
+    near = {z: [0.0, math.nan] for z in zeros}
     for done, start in enumerate(starts, 1):
         x = _floats32(start, min(start + chunk, hi))
         finite = np.isfinite(x)
-        with np.errstate(under="ignore", invalid="ignore"):  # signalling NaNs
-            y = np.asarray(f32(x))
+        with np.errstate(under="ignore", invalid="ignore", over="ignore"):  # signalling NaNs
+            if backward:
+                d = _dy_for(dy, start, x.size)
+                y = np.asarray(f32(d, x))
+            else:
+                y = np.asarray(f32(x))
             x64 = x.astype(np.float64)
             ref = f64(x64)
+            if zeros:
+                own = np.abs(y.astype(np.float64) - ref) / _ulp32(np.abs(ref))
+                for z in zeros:
+                    by = np.nonzero(np.abs(x64 - z) <= NEAR_ZERO)[0]
+                    if by.size:
+                        j = by[int(np.argmax(own[by]))]
+                        if own[j] > near[z][0]:
+                            near[z] = [float(own[j]), float(x[j])]
+            if backward:
+                ref = ref * d
             scale = np.abs(ref)
             if what == "grad":
                 with np.errstate(invalid="ignore", divide="ignore"):
                     first = np.where(x64 == 0, 0.5, forward(x64) / x64)
-                scale = np.maximum(scale, np.abs(first))
+                scale = np.maximum(scale, np.abs(first) * (np.abs(d) if backward else 1.0))
             elif what == "grad2":
                 scale = np.maximum(scale, _grad2_first_term(variant_of(name), x64))
             err = np.abs(y.astype(np.float64) - ref) / _ulp32(scale)
         if y.dtype != np.float32:
             raise TypeError(f"the kernel under test returned {y.dtype}, not float32")
         err = np.where(finite, err, 0.0)
+        if backward:  # dy ref = 0 exactly (a zero dy, or a result below float64's range)
+            err = np.where(scale == 0, np.where(y == 0, 0.0, np.inf), err)
         err[np.isnan(err)] = np.inf  # a NaN result for a finite input
-        bad = ~finite & ~((y == _limit(x, what)) | (np.isnan(x) & np.isnan(y)))
+        limit = _limit(x, what) * (d if backward else 1)
+        bad = ~finite & ~((y == limit) | (np.isnan(x) & np.isnan(y)) | (np.isnan(limit) & np.isnan(y)))
         err[bad] = np.inf
         i = int(np.argmax(err))
         if err[i] > worst.max_ulp or worst.points == 0:  # (at: a real input even if all are exact)
@@ -232,6 +281,7 @@ def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel", in
             carry = _check_monotone(x, y, xmin, carry, violations)
         if progress is not None:
             progress(done / len(starts))
+    worst.near_zero = {z: tuple(v) for z, v in near.items()}
     return worst
 
 
