@@ -17,6 +17,7 @@ must fail on each.
 """
 
 import math
+import re
 import types
 
 import mpmath as mp
@@ -32,9 +33,12 @@ from gelu_numba.core import vector32
 from gelu_numba.core.simd import SCALAR, Lanes32
 from gelu_numba.tools.accuracy import _ulp32
 
-#: The exhaustive sweep's worst error (docs/accuracy.md), and the margin a
-#: sample may not exceed it by.
+#: The exhaustive sweeps' worst errors (docs/accuracy.md), and the margin a
+#: sample may not exceed them by: f, f' and dy f' (dy ~ N(0, 1)), f' and
+#: dy f' in ulps of max(|f'|, Phi(x)) (times |dy|).
 WORST_ULP = 1.508
+WORST_GRAD_ULP = 1.552
+WORST_BACKWARD_ULP = 1.56
 BOUND = WORST_ULP + 0.01
 X_STAR = np.float32(E.X_STAR)
 
@@ -43,27 +47,28 @@ def _f32(v):
     return float(np.float32(v))
 
 
-def _pieces(table, shift_source):
-    """{index & 31: (lo, hi)} of the pieces whose rows a table holds, from
-    the generated file's comments."""
+def _pieces(kind):
+    """{index & 31: (lo, hi)} of the pieces of `kind` ("middle", "tail",
+    "grad middle", "grad tail"), from the generated file's comments."""
     out = {}
+    pattern = re.compile(r"^#   " + kind + r" +(\d+): \w in \[([^,]+), ([^\]]+)\]")
     for line in open(E.__file__).read().splitlines():
-        if line.startswith(f"#   {shift_source}"):
-            parts = line.split()
-            i = int(parts[2].rstrip(":"))
-            lo, hi = (float(v) for v in line.split("[")[1].split("]")[0].split(","))
-            out[i] = (lo, hi)
+        m = pattern.match(line)
+        if m:
+            out[int(m.group(1))] = (float(m.group(2)), float(m.group(3)))
     return out
 
 
-MIDDLE = _pieces(E.MIDDLE, "middle")
-TAIL = _pieces(E.TAIL, "tail")
+MIDDLE = _pieces("middle")
+TAIL = _pieces("tail")
+GRAD_MIDDLE = _pieces("grad middle")
+GRAD_TAIL = _pieces("grad tail")
 
 
 def test_tables_shape():
-    assert len(MIDDLE) == 20 and len(TAIL) == 18
-    assert all(len(t) == 32 for t in E.MIDDLE + E.TAIL)
-    for table in E.MIDDLE + E.TAIL + (E.EXP_P, E.LN2X2):
+    assert len(MIDDLE) == 20 and len(TAIL) == 18 and len(GRAD_MIDDLE) == 23 and len(GRAD_TAIL) == 17
+    assert all(len(t) == 32 for t in E.MIDDLE + E.TAIL + E.GRAD_MIDDLE + E.GRAD_TAIL)
+    for table in E.MIDDLE + E.TAIL + E.GRAD_MIDDLE + E.GRAD_TAIL + (E.EXP_P, E.LN2X2, E.X_STAR_PARTS):
         for v in table:
             assert _f32(v) == v, f"{v!r} is not a float32"
 
@@ -72,13 +77,15 @@ def test_every_piece_is_looked_up_by_its_own_index():
     """The index of each piece's ends (fl(x + 1) in the middle, t in the
     tail) is the piece's row: an off-by-one shift or a rotated table puts
     some piece's x under another piece's row."""
-    for i, (lo, hi) in MIDDLE.items():
-        for x in np.linspace(lo, hi, 257).astype(np.float32)[1:-1]:
-            y = np.float32(x) + np.float32(1)
-            assert (int(np.float32(y).view(np.uint32)) >> 21) & 31 == i, (i, x)
-    for i, (lo, hi) in TAIL.items():
-        for t in np.linspace(lo, hi, 257).astype(np.float32)[1:-1]:
-            assert (int(np.float32(t).view(np.uint32)) >> 21) & 31 == i, (i, t)
+    for pieces in (MIDDLE, GRAD_MIDDLE):
+        for i, (lo, hi) in pieces.items():
+            for x in np.linspace(lo, hi, 257).astype(np.float32)[1:-1]:
+                y = np.float32(x) + np.float32(1)
+                assert (int(np.float32(y).view(np.uint32)) >> 21) & 31 == i, (i, x)
+    for pieces in (TAIL, GRAD_TAIL):
+        for i, (lo, hi) in pieces.items():
+            for t in np.linspace(lo, hi, 257).astype(np.float32)[1:-1]:
+                assert (int(np.float32(t).view(np.uint32)) >> 21) & 31 == i, (i, t)
 
 
 def _assert_sterbenz(c, lo, hi):
@@ -116,13 +123,46 @@ def test_centres_are_gal_points():
     assert len(by_min) == 2 and xc[by_min[0]] == xc[by_min[1]] and abs(xc[by_min[0]] - E.X_STAR) < 1e-3
 
 
+def test_grad_centres():
+    """f''s centres as f's: Gal points (f'(XC), G(TC) within 2^-12 ulp of
+    C0), f'(0) = 1/2, the last piece 1 + d q(d), and the pieces by x*
+    centred on it in two float32 parts (XH + XL within 2^-48 of x*)."""
+    mp.mp.prec = 80
+    xc, a, c0 = E.GRAD_MIDDLE[:3]
+    x_star = mp.findroot(lambda x: mp.ncdf(x) + x * mp.npdf(x), -0.75)
+    xh, xl = E.X_STAR_PARTS
+    assert abs(mp.mpf(xh) + mp.mpf(xl) - x_star) < mp.mpf(2) ** -48
+    for i, (lo, hi) in GRAD_MIDDLE.items():
+        if hi <= -0.6874:
+            assert (xc[i], a[i], c0[i]) == (xh, -xl, 0.0), i
+            _assert_sterbenz(xc[i], lo, hi)
+        elif lo >= -0.2500001 and hi <= 0.2500001:
+            assert (xc[i], a[i], c0[i]) == (0.0, 0.0, 0.5)
+        elif c0[i] == 1.0:
+            assert a[i] == 0.0 and lo > 4.9 and 0 < xc[i] < lo and xc[i] == int(xc[i])
+        else:
+            assert a[i] == 0.0
+            _assert_sterbenz(xc[i], lo, hi)
+            x = mp.mpf(xc[i])
+            exact = mp.ncdf(x) + x * mp.npdf(x)
+            assert abs(exact - c0[i]) <= mp.mpf(2) ** -12 * _ulp32(c0[i]), (i, xc[i])
+    tc, m0 = E.GRAD_TAIL[:2]
+    for i, (lo, hi) in GRAD_TAIL.items():
+        _assert_sterbenz(tc[i], lo, hi)
+        t = mp.mpf(tc[i])
+        exact = t / mp.sqrt(2 * mp.pi) - mp.erfc(t / mp.sqrt(2)) * mp.exp(t * t / 2) / 2
+        assert abs(exact + m0[i]) <= mp.mpf(2) ** -12 * _ulp32(m0[i]), (i, tc[i])  # the table holds -C0
+
+
 # -- the algorithm with other tables: the scalar emission, element by element ------
 
 
-def _compile(tables):
+def _compile(tables, grad=False):
     @intrinsic
     def one(typingctx, x):
         def codegen(context, builder, sig, args):
+            if grad:
+                return vector32._exact32_grad(Lanes32(builder, 1, SCALAR), args[0], None, tables)
             return vector32._exact32(Lanes32(builder, 1, SCALAR), args[0], tables)
 
         return nbtypes.float32(nbtypes.float32), codegen
@@ -154,6 +194,17 @@ def _swap(table, i, j):
     return tuple(t)
 
 
+GRAD_MUTANTS = {
+    "off-by-one index": _planted(GRAD_MIDDLE=tuple(_rotate(t) for t in E.GRAD_MIDDLE),
+                                 GRAD_TAIL=tuple(_rotate(t) for t in E.GRAD_TAIL)),
+    "swapped middle entry": _planted(GRAD_MIDDLE=E.GRAD_MIDDLE[:4] + (_swap(E.GRAD_MIDDLE[4], 29, 30),)
+                                     + E.GRAD_MIDDLE[5:]),
+    "rotated tail C0": _planted(GRAD_TAIL=(E.GRAD_TAIL[0], _rotate(E.GRAD_TAIL[1], 31)) + E.GRAD_TAIL[2:]),
+    "x* in one part": _planted(X_STAR_PARTS=(E.X_STAR_PARTS[0], 0.0),
+                               GRAD_MIDDLE=(E.GRAD_MIDDLE[0], tuple(0.0 if v == -E.X_STAR_PARTS[1] else v
+                                                                    for v in E.GRAD_MIDDLE[1])) + E.GRAD_MIDDLE[2:]),
+}
+
 MUTANTS = {
     # the index off by one: every table rotated
     "off-by-one index": _planted(MIDDLE=tuple(_rotate(t) for t in E.MIDDLE), TAIL=tuple(_rotate(t) for t in E.TAIL)),
@@ -165,20 +216,39 @@ MUTANTS = {
 }
 
 
-def _sample():
+def _sample(middle=MIDDLE, tail=TAIL, saturate=E.X_SATURATE):
     """Every piece densely, each piece's ends and the tail's pieces' ends
     +-64 ulps, the subnormal results, the saturation point."""
     rng = np.random.default_rng(27)
     parts = []
-    for lo, hi in list(MIDDLE.values()) + [(-h, -l) for l, h in TAIL.values()]:
+    for lo, hi in list(middle.values()) + [(-h, -l) for l, h in tail.values()]:
         parts.append(rng.uniform(lo, hi, 4000).astype(np.float32))
         for end in (lo, hi):
             e = np.float32(end)
             parts.append(e + np.arange(-64, 65, dtype=np.float32) * np.spacing(e))
     parts.append(-rng.uniform(12.5, 15.5, 4000).astype(np.float32))  # subnormal results
-    s = np.float32(E.X_SATURATE)
+    s = np.float32(saturate)
     parts.append(s + np.arange(-64, 65, dtype=np.float32) * np.spacing(s))
     return np.unique(np.concatenate(parts))
+
+
+def _grad_errors(x, y, dy=None):
+    """|y - dy f'(x)| in ulps of |dy| max(|f'(x)|, Phi(x)) (dy = 1 if None)."""
+    x64 = x.astype(np.float64)
+    ref = gn.gelu_grad(x64)
+    phi = np.where(x64 == 0, 0.5, gn.gelu(x64) / np.where(x64 == 0, 1, x64))
+    scale = np.maximum(np.abs(ref), phi)
+    if dy is not None:
+        ref, scale = ref * dy, scale * np.abs(dy)
+    return np.abs(y.astype(np.float64) - ref) / _ulp32(scale)
+
+
+def _check_grad_accuracy(kernel):
+    x = _sample(GRAD_MIDDLE, GRAD_TAIL, E.GRAD_X_SATURATE)
+    with np.errstate(under="ignore"):
+        err = _grad_errors(x, kernel(x))
+    i = int(np.argmax(err))
+    assert err[i] <= WORST_GRAD_ULP + 0.01, f"{err[i]:.3f} ulp at x = {x[i]!r}"
 
 
 def _check_accuracy(kernel):
@@ -237,3 +307,71 @@ def test_checks_catch_planted_table_bugs(mutant):
         except AssertionError:
             failures += 1
     assert failures, f"neither check caught the {mutant}"
+
+
+def test_grad_dense_sample_within_documented_bound():
+    _check_grad_accuracy(gn.gelu_grad)
+
+
+def test_backward_dense_sample_within_documented_bound():
+    x = _sample(GRAD_MIDDLE, GRAD_TAIL, E.GRAD_X_SATURATE)
+    dy = np.random.default_rng(5).standard_normal(x.size).astype(np.float32)
+    with np.errstate(under="ignore"):
+        err = _grad_errors(x, gn.gelu_backward(dy, x), dy.astype(np.float64))
+    i = int(np.argmax(err))
+    assert err[i] <= WORST_BACKWARD_ULP + 0.01, f"{err[i]:.3f} ulp at x = {x[i]!r}, dy = {dy[i]!r}"
+
+
+def test_backward_of_one_is_grad_bit_for_bit():
+    x = _sample(GRAD_MIDDLE, GRAD_TAIL, E.GRAD_X_SATURATE)
+    with np.errstate(under="ignore"):
+        assert np.array_equal(gn.gelu_backward(np.float32(1), x).view(np.uint32), gn.gelu_grad(x).view(np.uint32))
+
+
+def test_backward_huge_and_infinite_dy():
+    """dy C0 is formed after dy is scaled by 2^-64 where |dy| > 2^64, so a
+    huge dy gives the product's value, not inf; an infinite dy gives +-inf
+    where f' is not zero."""
+    x = np.array([-1.0, -3.0, -10.0, -14.0, -0.5, 0.0, 2.0], np.float32)
+    dy = np.float32(3e38)
+    with np.errstate(under="ignore"):
+        y = gn.gelu_backward(dy, x)
+    ref = gn.gelu_grad(x.astype(np.float64)) * float(dy)
+    assert np.all(np.isfinite(y))
+    assert np.all(_grad_errors(x, y, np.float64(dy)) <= 2)
+    with np.errstate(all="raise"):  # inf times a nonzero f' raises nothing
+        inf = gn.gelu_backward(np.float32(np.inf), x)
+    assert np.array_equal(inf, np.where(ref > 0, np.inf, -np.inf).astype(np.float32))
+
+
+def _check_near_zero(kernel):
+    """Around x*, f' = (x - XH - XL) q keeps its relative accuracy: every
+    float32 within about 2^-10 of x*, in ulps of f' itself."""
+    xs = np.float32(E.X_STAR)
+    x = xs + np.arange(-20000, 20001, dtype=np.float32) * np.spacing(xs)
+    ref = gn.gelu_grad(x.astype(np.float64))
+    own = np.abs(kernel(x).astype(np.float64) - ref) / _ulp32(np.abs(ref))
+    assert own.max() <= 1.5, f"{own.max():.2f} ulp of f' at x = {x[int(np.argmax(own))]!r}"
+
+
+def test_near_the_zero_of_the_derivative():
+    _check_near_zero(gn.gelu_grad)
+
+
+def test_grad_scalar_emission_matches():
+    run = _compile(E, grad=True)
+    x = _sample(GRAD_MIDDLE, GRAD_TAIL, E.GRAD_X_SATURATE)
+    with np.errstate(under="ignore"):
+        assert np.array_equal(run(x).view(np.uint32), gn.gelu_grad(x).view(np.uint32))
+
+
+@pytest.mark.parametrize("mutant", list(GRAD_MUTANTS))
+def test_grad_checks_catch_planted_table_bugs(mutant):
+    run = _compile(GRAD_MUTANTS[mutant], grad=True)
+    failures = 0
+    for check in (_check_grad_accuracy, _check_near_zero):
+        try:
+            check(run)
+        except AssertionError:
+            failures += 1
+    assert failures, f"no check caught the {mutant}"

@@ -65,14 +65,18 @@ ASM_CASES = [
     ("gelu_sigmoid_backward", "float64", 2),
     ("gelu_sigmoid", "float32", 1),
     ("gelu_grad2", "float32", 1),
+    ("gelu_grad", "float32", 1),
 ]
 #: The float32 kernels computed in float64 lanes whose coefficients come from
 #: tables (permutes on AVX-512).
-TABLES = ("gelu_grad", "gelu_backward")
+TABLES = ()
 #: The float32 kernels computed in float32 lanes (vector32.FLOAT32_LANES), and
 #: the table permutes their loop has at least, by variant: 16 tables of 32
-#: entries, one vpermi2ps each on AVX-512, four vpermps each on AVX2.
-FLOAT32_LANES = {"gelu": {"avx512": 16, "avx2": 64, "scalar": 0}}
+#: entries for f, 17 for f' (one vpermi2ps each on AVX-512, four vpermps each
+#: on AVX2).
+FLOAT32_LANES = {"gelu": {"avx512": 16, "avx2": 64, "scalar": 0},
+                 "gelu_grad": {"avx512": 17, "avx2": 68, "scalar": 0},
+                 "gelu_backward": {"avx512": 17, "avx2": 68, "scalar": 0}}
 
 SCRIPT = r"""
 import hashlib, json, re, sys

@@ -304,11 +304,15 @@ def _exact32_grad(L, x, dy=None, E=E):
     # quiet NaN would raise "invalid")
     magnitude = L.int_and(L.bits(dy_tail), L.int_const(0x7FFFFFFF))
     huge = L.int_greater(magnitude, L.int_const(0x5F800000))  # bits(2^64)
-    dy_tail = L.select(huge, L.mul(dy_tail, L.const(2.0**-64)), dy_tail)
+    infinite = L.int_equal(magnitude, L.int_const(0x7F800000))
+    # an infinite dy computes with 0 (its high + low would be inf - inf,
+    # raising "invalid") and gives dy f'(x) = -dy after: f' < 0 here
+    scaled = L.select(infinite, zero, L.select(huge, L.mul(dy_tail, L.const(2.0**-64)), dy_tail))
     k = L.select(huge, L.add(k, L.const(64.0)), k)
-    tail = L.scale(L.fma(dy_tail, m0, L.mul(dy_tail, rest)), k)
-    # an infinite dy: dy f'(x), f' < 0 here (dy C0 + dy rest would be inf - inf)
-    tail = L.select(L.int_equal(magnitude, L.int_const(0x7F800000)), L.sub(L.const(-0.0), dy_tail), tail)
+    high = L.mul(scaled, m0)
+    low = L.fma(scaled, m0, L.sub(L.const(-0.0), high))  # dy C0 = high + low exactly
+    tail = L.scale(L.add(high, L.fma(scaled, rest, low)), k)
+    tail = L.select(infinite, L.sub(L.const(-0.0), dy_tail), tail)
     tail = L.select(saturated, L.mul(dy, L.const(-0.0)), tail)
     return L.select(in_tail, tail, L.mul(dy_middle, middle))
 

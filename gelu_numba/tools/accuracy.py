@@ -246,6 +246,8 @@ def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel", in
                 y = np.asarray(f32(x))
             x64 = x.astype(np.float64)
             ref = f64(x64)
+            if backward:
+                ref = ref * d
             if zeros:
                 own = np.abs(y.astype(np.float64) - ref) / _ulp32(np.abs(ref))
                 for z in zeros:
@@ -254,8 +256,6 @@ def exhaustive_float32(name, chunk=1 << 22, progress=None, target="parallel", in
                         j = by[int(np.argmax(own[by]))]
                         if own[j] > near[z][0]:
                             near[z] = [float(own[j]), float(x[j])]
-            if backward:
-                ref = ref * d
             scale = np.abs(ref)
             if what == "grad":
                 with np.errstate(invalid="ignore", divide="ignore"):
