@@ -651,6 +651,64 @@ class Lanes32:
         32 float32 constants."""
         return [self._lookup(table, index) for table in tables]
 
+    def lookups_pair(self, tables_a, index_a, tables_b, index_b, use_b):
+        """Two sets of lookups, for a kernel whose lanes each need one set:
+        (values_a, values_b), values_a[k] = tables_a[k][index_a & 31] in the
+        lanes outside `use_b` and values_b[k] = tables_b[k][index_b & 31] in
+        the lanes of `use_b`.  In the other lanes each holds some finite
+        entry of the tables, the emission's choice: the kernel must select
+        them away and may not let them raise a flag.
+
+        AVX-512 and the scalar emission look every table up (``lookups``).
+        AVX2 reads each lane's own row of one row-major array of both sets
+        (64 rows of 16 entries: a's 32, then b's): four tables at a time,
+        lane j's 16 bytes loaded with lane j + 4's inserted above them
+        (vmovups, vinsertf128 from memory), then a 4 x 4 transpose in each
+        128-bit half (vunpcklps, vunpckhps, vshufps): 16 instructions for
+        four tables of eight lanes, where four vpermps and three blends
+        take 28."""
+        if self.isa != AVX2:
+            return self.lookups(tables_a, index_a), self.lookups(tables_b, index_b)
+        n = max(len(tables_a), len(tables_b))
+        if n > 16 or any(len(t) != 32 for t in list(tables_a) + list(tables_b)):
+            raise ValueError("at most 16 tables of 32 entries")
+        groups = (n + 3) // 4
+        rows = []
+        for tables in (tables_a, tables_b):
+            for i in range(32):
+                row = [float(t[i]) for t in tables]
+                rows.append(row + [0.0] * (16 - len(row)))
+        array = self._constant_array([v for row in rows for v in row], align=64)
+        b = self.builder
+        row = b.select(use_b, b.add(b.and_(index_b, self.int_const(31)), self.int_const(32)),
+                       b.and_(index_a, self.int_const(31)))
+        offsets = b.shl(row, self.int_const(6))  # 64 bytes a row
+        base = b.bitcast(array, ir.IntType(8).as_pointer())
+        at = [b.gep(base, [b.extract_element(offsets, ir.Constant(I32, lane))], inbounds=True) for lane in range(8)]
+        quad = ir.VectorType(F32, 4)
+
+        def mask(values):
+            return ir.Constant(ir.VectorType(I32, len(values)), values)
+
+        out = []
+        for g in range(groups):
+            rows8 = []
+            for j in range(4):
+                lo = b.load(b.bitcast(b.gep(at[j], [ir.Constant(I32, 16 * g)], inbounds=True), quad.as_pointer()),
+                            align=16)
+                hi = b.load(b.bitcast(b.gep(at[j + 4], [ir.Constant(I32, 16 * g)], inbounds=True), quad.as_pointer()),
+                            align=16)
+                rows8.append(b.shuffle_vector(lo, hi, mask(list(range(8)))))
+            t0 = b.shuffle_vector(rows8[0], rows8[1], mask([0, 8, 1, 9, 4, 12, 5, 13]))
+            t1 = b.shuffle_vector(rows8[0], rows8[1], mask([2, 10, 3, 11, 6, 14, 7, 15]))
+            t2 = b.shuffle_vector(rows8[2], rows8[3], mask([0, 8, 1, 9, 4, 12, 5, 13]))
+            t3 = b.shuffle_vector(rows8[2], rows8[3], mask([2, 10, 3, 11, 6, 14, 7, 15]))
+            out.append(b.shuffle_vector(t0, t2, mask([0, 1, 8, 9, 4, 5, 12, 13])))
+            out.append(b.shuffle_vector(t0, t2, mask([2, 3, 10, 11, 6, 7, 14, 15])))
+            out.append(b.shuffle_vector(t1, t3, mask([0, 1, 8, 9, 4, 5, 12, 13])))
+            out.append(b.shuffle_vector(t1, t3, mask([2, 3, 10, 11, 6, 7, 14, 15])))
+        return out[:len(tables_a)], out[:len(tables_b)]
+
     def _lookup(self, table, index):
         if len(table) != 32:
             raise ValueError("tables have 32 entries")
@@ -674,7 +732,7 @@ class Lanes32:
         i = b.and_(index, self.int_const(31))
         return b.load(b.gep(array, [ir.Constant(I32, 0), i], inbounds=True))
 
-    def _constant_array(self, table):
+    def _constant_array(self, table, align=16):
         data = b"".join(struct.pack("<f", float(v)) for v in table)
         name = "gelu_numba.table32." + hashlib.sha256(data).hexdigest()[:16]
         try:
@@ -685,7 +743,7 @@ class Lanes32:
         g = ir.GlobalVariable(self.module, kind, name=name)
         g.linkage = "internal"
         g.global_constant = True
-        g.align = 16
+        g.align = align
         g.initializer = ir.Constant(kind, [ir.Constant(F32, float(v)) for v in table])
         return g
 

@@ -228,23 +228,23 @@ def _exact32(L, x, E=E):
     subnormal).  Lanes of the other region compute at a clamped x, so that
     no unused lane raises a flag; x <= -15 gives -0.0."""
     saturated = L.less_equal(x, L.const(-E.T_MAX))
-    # the middle
+    in_tail = L.less(x, L.const(E.X_LOW))
     xm = L.min(L.max(x, L.const(E.X_LOW)), L.const(E.X_SATURATE))
+    t = L.select(saturated, L.const(-E.X_LOW), L.max(L.sub(L.const(-0.0), x), L.const(-E.X_LOW)))
     i = L.shift_right(L.bits(L.add(xm, L.const(1.0))), 21)
-    xc, c0, h, *q = L.lookups(E.MIDDLE, i)
+    j = L.shift_right(L.bits(t), 21)
+    (xc, c0, h, *q), (tc, m0, *r) = L.lookups_pair(E.MIDDLE, i, E.TAIL, j, in_tail)
+    # the middle
     d = L.sub(xm, xc)
     middle = L.fma(d, L.horner(d, q), L.fma(h, xm, c0))
-    # the tail
-    t = L.select(saturated, L.const(-E.X_LOW), L.max(L.sub(L.const(-0.0), x), L.const(-E.X_LOW)))
+    # the tail: -M's C0 and q are negated in the table
     k, w = _exp_half_square(L, t, E)
-    j = L.shift_right(L.bits(t), 21)
-    tc, m0, *r = L.lookups(E.TAIL, j)  # -M's: C0 and q negated in the table
     dt = L.sub(t, tc)
     u = L.mul(dt, L.horner(dt, r))
     m = L.add(m0, L.fma(m0, w, L.fma(u, w, u)))  # -(M0 + u)(1 + w), compensated
     tail = L.scale(m, k)
     tail = L.select(saturated, L.const(-0.0), tail)
-    out = L.select(L.less(x, L.const(E.X_LOW)), tail, middle)
+    out = L.select(in_tail, tail, middle)
     return L.select(L.less_equal(L.const(E.X_SATURATE), x), x, out)
 
 
@@ -277,19 +277,18 @@ def _exact32_grad(L, x, dy=None, E=E):
     (dy -0.0 for the backward)."""
     saturated = L.less_equal(x, L.const(-E.T_MAX))
     in_tail = L.less(x, L.const(E.GRAD_X_LOW))
-    # the middle
     xm = L.min(L.max(x, L.const(E.GRAD_X_LOW)), L.const(E.GRAD_X_SATURATE))
+    t = L.select(saturated, L.const(-E.GRAD_X_LOW), L.max(L.sub(L.const(-0.0), x), L.const(-E.GRAD_X_LOW)))
     i = L.shift_right(L.bits(L.add(xm, L.const(1.0))), 21)
-    xc, a, c0, *q = L.lookups(E.GRAD_MIDDLE, i)
+    j = L.shift_right(L.bits(t), 21)
+    (xc, a, c0, *q), (tc, m0, *r) = L.lookups_pair(E.GRAD_MIDDLE, i, E.GRAD_TAIL, j, in_tail)
+    # the middle
     d = L.sub(xm, xc)
     qd = L.horner(d, q)
     middle = L.fma(d, qd, L.fma(a, qd, c0))
     middle = L.select(L.less_equal(L.const(E.GRAD_X_SATURATE), x), L.const(1.0), middle)
-    # the tail
-    t = L.select(saturated, L.const(-E.GRAD_X_LOW), L.max(L.sub(L.const(-0.0), x), L.const(-E.GRAD_X_LOW)))
+    # the tail: -G's C0 and q are negated in the table
     k, w = _exp_half_square(L, t, E)
-    j = L.shift_right(L.bits(t), 21)
-    tc, m0, *r = L.lookups(E.GRAD_TAIL, j)  # -G's: C0 and q negated in the table
     dt = L.sub(t, tc)
     u = L.mul(dt, L.horner(dt, r))
     rest = L.fma(m0, w, L.fma(u, w, u))  # -(C0 + u)(1 + w) = m0 + rest
@@ -304,17 +303,23 @@ def _exact32_grad(L, x, dy=None, E=E):
     # quiet NaN would raise "invalid")
     magnitude = L.int_and(L.bits(dy_tail), L.int_const(0x7FFFFFFF))
     huge = L.int_greater(magnitude, L.int_const(0x5F800000))  # bits(2^64)
+    # an infinite or NaN dy computes with 0 (its high + low would be
+    # inf - inf, raising "invalid", or two NaNs of opposite signs, of which
+    # each emission may pass on either) and is dealt with after
     infinite = L.int_equal(magnitude, L.int_const(0x7F800000))
-    # an infinite dy computes with 0 (its high + low would be inf - inf,
-    # raising "invalid") and gives dy f'(x) = -dy after: f' < 0 here
-    scaled = L.select(infinite, zero, L.select(huge, L.mul(dy_tail, L.const(2.0**-64)), dy_tail))
+    special = L.int_greater(magnitude, L.int_const(0x7F7FFFFF))
+    scaled = L.select(special, zero, L.select(huge, L.mul(dy_tail, L.const(2.0**-64)), dy_tail))
     k = L.select(huge, L.add(k, L.const(64.0)), k)
     high = L.mul(scaled, m0)
     low = L.fma(scaled, m0, L.sub(L.const(-0.0), high))  # dy C0 = high + low exactly
     tail = L.scale(L.add(high, L.fma(scaled, rest, low)), k)
-    tail = L.select(infinite, L.sub(L.const(-0.0), dy_tail), tail)
+    tail = L.select(infinite, L.sub(L.const(-0.0), dy_tail), tail)  # dy f'(x) = -dy: f' < 0 here
     tail = L.select(saturated, L.mul(dy, L.const(-0.0)), tail)
-    return L.select(in_tail, tail, L.mul(dy_middle, middle))
+    out = L.select(in_tail, tail, L.mul(dy_middle, middle))
+    # a NaN dy gives its NaN quieted, in every lane and emission (LLVM may
+    # fold dy times a selected 1.0 into dy, leaving a signalling NaN as it is)
+    dy_nan = L.int_greater(L.int_and(L.bits(dy), L.int_const(0x7FFFFFFF)), L.int_const(0x7F800000))
+    return L.select(dy_nan, L.add(dy, zero), out)
 
 
 def _kernel(builder, kind, isa, x32, dy32=None):
