@@ -310,9 +310,7 @@ def _exact32_grad(L, x, dy=None, E=E):
     special = L.int_greater(magnitude, L.int_const(0x7F7FFFFF))
     scaled = L.select(special, zero, L.select(huge, L.mul(dy_tail, L.const(2.0**-64)), dy_tail))
     k = L.select(huge, L.add(k, L.const(64.0)), k)
-    high = L.mul(scaled, m0)
-    low = L.fma(scaled, m0, L.sub(L.const(-0.0), high))  # dy C0 = high + low exactly
-    tail = L.scale(L.add(high, L.fma(scaled, rest, low)), k)
+    tail = L.scale(L.fma(scaled, m0, L.mul(scaled, rest)), k)  # dy C0 exact inside the FMA
     tail = L.select(infinite, L.sub(L.const(-0.0), dy_tail), tail)  # dy f'(x) = -dy: f' < 0 here
     tail = L.select(saturated, L.mul(dy, L.const(-0.0)), tail)
     out = L.select(in_tail, tail, L.mul(dy_middle, middle))
