@@ -66,9 +66,12 @@ GRAD_TAIL = _pieces("grad tail")
 
 
 def test_tables_shape():
-    assert len(MIDDLE) == 20 and len(TAIL) == 18 and len(GRAD_MIDDLE) == 23 and len(GRAD_TAIL) == 17
-    assert all(len(t) == 32 for t in E.MIDDLE + E.TAIL + E.GRAD_MIDDLE + E.GRAD_TAIL)
-    for table in E.MIDDLE + E.TAIL + E.GRAD_MIDDLE + E.GRAD_TAIL + (E.EXP_P, E.LN2X2, E.X_STAR_PARTS):
+    assert len(MIDDLE) == 20 and len(TAIL) == 9 and len(GRAD_MIDDLE) == 23 and len(GRAD_TAIL) == 9
+    # one set of tables a kernel: the regions' entries do not overlap
+    assert not set(MIDDLE) & set(TAIL) and not set(GRAD_MIDDLE) & set(GRAD_TAIL)
+    assert len(E.TABLES) == 9 and len(E.GRAD_TABLES) == 10
+    assert all(len(t) == 32 for t in E.TABLES + E.GRAD_TABLES)
+    for table in E.TABLES + E.GRAD_TABLES + (E.EXP_P, E.LN2X2, E.X_STAR_PARTS):
         for v in table:
             assert _f32(v) == v, f"{v!r} is not a float32"
 
@@ -85,7 +88,7 @@ def test_every_piece_is_looked_up_by_its_own_index():
     for pieces in (TAIL, GRAD_TAIL):
         for i, (lo, hi) in pieces.items():
             for t in np.linspace(lo, hi, 257).astype(np.float32)[1:-1]:
-                assert (int(np.float32(t).view(np.uint32)) >> 21) & 31 == i, (i, t)
+                assert ((int(np.float32(t).view(np.uint32)) >> 22) + E.TAIL_OFFSET) & 31 == i, (i, t)
 
 
 def _assert_sterbenz(c, lo, hi):
@@ -100,7 +103,7 @@ def test_centres_are_gal_points():
     x/2 + x q(x), the last one x + d q(d); d = x - XC is exact (XC within a
     factor 2 of every x of its piece, or a multiple of its ulp below it)."""
     mp.mp.prec = 80
-    xc, c0, h = E.MIDDLE[0], E.MIDDLE[1], E.MIDDLE[2]
+    xc, c0, h = E.TABLES[0], E.TABLES[1], E.TABLES[2]
     for i, (lo, hi) in MIDDLE.items():
         if lo >= -0.2500001 and hi <= 0.2500001:
             assert (xc[i], c0[i], h[i]) == (0.0, 0.0, 0.5) and math.copysign(1, c0[i]) < 0
@@ -112,7 +115,7 @@ def test_centres_are_gal_points():
         _assert_sterbenz(xc[i], lo, hi)
         exact = mp.mpf(xc[i]) * mp.ncdf(xc[i])
         assert abs(exact - c0[i]) <= mp.mpf(2) ** -12 * _ulp32(c0[i]), (i, xc[i])
-    tc, m0 = E.TAIL[0], E.TAIL[1]
+    tc, m0 = E.TABLES[0], E.TABLES[1]
     for i, (lo, hi) in TAIL.items():
         _assert_sterbenz(tc[i], lo, hi)
         t = mp.mpf(tc[i])
@@ -128,7 +131,7 @@ def test_grad_centres():
     C0), f'(0) = 1/2, the last piece 1 + d q(d), and the pieces by x*
     centred on it in two float32 parts (XH + XL within 2^-48 of x*)."""
     mp.mp.prec = 80
-    xc, a, c0 = E.GRAD_MIDDLE[:3]
+    xc, a, c0 = E.GRAD_TABLES[:3]
     x_star = mp.findroot(lambda x: mp.ncdf(x) + x * mp.npdf(x), -0.75)
     xh, xl = E.X_STAR_PARTS
     assert abs(mp.mpf(xh) + mp.mpf(xl) - x_star) < mp.mpf(2) ** -48
@@ -146,7 +149,7 @@ def test_grad_centres():
             x = mp.mpf(xc[i])
             exact = mp.ncdf(x) + x * mp.npdf(x)
             assert abs(exact - c0[i]) <= mp.mpf(2) ** -12 * _ulp32(c0[i]), (i, xc[i])
-    tc, m0 = E.GRAD_TAIL[:2]
+    tc, m0 = E.GRAD_TABLES[:2]
     for i, (lo, hi) in GRAD_TAIL.items():
         _assert_sterbenz(tc[i], lo, hi)
         t = mp.mpf(tc[i])
@@ -194,25 +197,27 @@ def _swap(table, i, j):
     return tuple(t)
 
 
+def _with(tables, k, table):
+    return tables[:k] + (table,) + tables[k + 1:]
+
+
 GRAD_MUTANTS = {
-    "off-by-one index": _planted(GRAD_MIDDLE=tuple(_rotate(t) for t in E.GRAD_MIDDLE),
-                                 GRAD_TAIL=tuple(_rotate(t) for t in E.GRAD_TAIL)),
-    "swapped middle entry": _planted(GRAD_MIDDLE=E.GRAD_MIDDLE[:4] + (_swap(E.GRAD_MIDDLE[4], 29, 30),)
-                                     + E.GRAD_MIDDLE[5:]),
-    "rotated tail C0": _planted(GRAD_TAIL=(E.GRAD_TAIL[0], _rotate(E.GRAD_TAIL[1], 31)) + E.GRAD_TAIL[2:]),
+    "off-by-one index": _planted(GRAD_TABLES=tuple(_rotate(t) for t in E.GRAD_TABLES)),
+    "swapped middle entry": _planted(GRAD_TABLES=_with(E.GRAD_TABLES, 4, _swap(E.GRAD_TABLES[4], 29, 30))),
+    "swapped tail C0": _planted(GRAD_TABLES=_with(E.GRAD_TABLES, 1, _swap(E.GRAD_TABLES[1], 8, 9))),
     "x* in one part": _planted(X_STAR_PARTS=(E.X_STAR_PARTS[0], 0.0),
-                               GRAD_MIDDLE=(E.GRAD_MIDDLE[0], tuple(0.0 if v == -E.X_STAR_PARTS[1] else v
-                                                                    for v in E.GRAD_MIDDLE[1])) + E.GRAD_MIDDLE[2:]),
+                               GRAD_TABLES=_with(E.GRAD_TABLES, 1, tuple(0.0 if v == -E.X_STAR_PARTS[1] else v
+                                                                         for v in E.GRAD_TABLES[1]))),
 }
 
 MUTANTS = {
     # the index off by one: every table rotated
-    "off-by-one index": _planted(MIDDLE=tuple(_rotate(t) for t in E.MIDDLE), TAIL=tuple(_rotate(t) for t in E.TAIL)),
-    # two neighbouring pieces' q1 swapped (in the middle, then the tail)
-    "swapped middle entry": _planted(MIDDLE=E.MIDDLE[:4] + (_swap(E.MIDDLE[4], 29, 30),) + E.MIDDLE[5:]),
-    "swapped tail entry": _planted(TAIL=E.TAIL[:3] + (_swap(E.TAIL[3], 2, 3),) + E.TAIL[4:]),
-    # one table rotated (the middle's C0)
-    "rotated C0": _planted(MIDDLE=(E.MIDDLE[0], _rotate(E.MIDDLE[1], 31)) + E.MIDDLE[2:]),
+    "off-by-one index": _planted(TABLES=tuple(_rotate(t) for t in E.TABLES)),
+    # two neighbouring pieces' q1 swapped (in the middle), two tail pieces' second coefficient
+    "swapped middle entry": _planted(TABLES=_with(E.TABLES, 4, _swap(E.TABLES[4], 29, 30))),
+    "swapped tail entry": _planted(TABLES=_with(E.TABLES, 3, _swap(E.TABLES[3], 8, 9))),
+    # one table rotated (C0)
+    "rotated C0": _planted(TABLES=_with(E.TABLES, 1, _rotate(E.TABLES[1], 31))),
 }
 
 

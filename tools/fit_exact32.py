@@ -24,9 +24,11 @@ index): quarter binades of y over [0.21875, 7), 20 pieces.  In piece i
 From X_SATURATE up, f(x) rounds to x.
 
 Tail, x < -0.78125, t = -x (at most 15): f(x) = -M(t) exp(-t^2/2),
-M(t) = t exp(t^2/2) Phi(-t), in 18 quarter-binade pieces of t
-(``bits(t) >> 21``): M = C0 + d q(d), d = t - TC (Gal centres), q of
-degree 4 (the table holds -C0 and -q: the kernel computes -M).  exp(-t^2/2) = 2^k (1 + w) with t^2 = p + e exactly,
+M(t) = t exp(t^2/2) Phi(-t), in 9 half-binade pieces of t
+(``bits(t) >> 22``, offset so that they take the table entries no middle
+piece uses): M = C0 + d q(d), d = t - TC (Gal centres), q of degree 5
+(the table holds -C0 and -q: the kernel computes -M).  One set of
+tables, one lookup per coefficient, serves both regions.  exp(-t^2/2) = 2^k (1 + w) with t^2 = p + e exactly,
 k = rint(-p log2(e) / 2), s = (p + k 2 ln2_hi) + (e + k 2 ln2_lo) (the
 first sum exact), w = s P(s), P of degree 5 on |s| <= ln 2.
 
@@ -51,7 +53,7 @@ OUT = ROOT / "gelu_numba" / "core" / "tables_exact32.py"
 mp.mp.prec = 100
 
 MIDDLE_DEGREE = 5
-TAIL_DEGREE = 4
+TAIL_DEGREE = 6
 EXP_DEGREE = 5  # of P in w = s P(s)
 GAL_BITS = 12  # |f(XC) - C0| <= 2^-GAL_BITS ulp
 X_LOW = -0.78125  # below it the tail
@@ -166,14 +168,21 @@ def middle_pieces():
     return out
 
 
+#: Added to a tail piece's index (bits(t) >> 22) so that the tail's nine
+#: pieces take the entries 7..15 that no middle piece uses: one set of
+#: 32-entry tables serves both regions, each lane looking up its own.
+TAIL_OFFSET = 10
+
+
 def tail_pieces():
-    """(index, t_lo, t_hi) of the tail's pieces: quarter binades of t."""
+    """(index, t_lo, t_hi) of the tail's pieces: half binades of t over
+    [0.75, 16), index ((bits(t) >> 22) + TAIL_OFFSET) & 31."""
     out = []
     t = 0.75
     while t < T_MAX:
         e = int(np.floor(np.log2(t)))
-        hi = t + 2.0**e / 4
-        out.append((int(np.float32(t).view(np.uint32)) >> 21, t, hi))
+        hi = t + 2.0**e / 2
+        out.append((((int(np.float32(t).view(np.uint32)) >> 22) + TAIL_OFFSET) & 31, t, hi))
         t = hi
     return out
 
@@ -245,7 +254,7 @@ def fit_tail():
 
 
 GRAD_MIDDLE_DEGREE = 6
-GRAD_TAIL_DEGREE = 4
+GRAD_TAIL_DEGREE = 5
 
 
 def grad_middle_pieces():
@@ -339,14 +348,19 @@ def two_parts(v, bits):
     return hi, f32(mp.mpf(v) - mp.mpf(hi))
 
 
-def table32(rows, column, fill):
-    """A 32-entry table from rows (index, ...): entry index & 31; the
-    entries no piece uses repeat `fill`'s."""
-    out = [None] * 32
-    for r in rows:
-        out[r[0] & 31] = column(r)
-    default = column(fill)
-    return [default if v is None else v for v in out]
+def merged_tables(middle, tail, slots):
+    """`slots` tables of 32 entries: entry i holds the middle piece's values
+    (middle: [(index, values)]) or the tail piece's (tail: the same, values
+    padded with zeros); entries no piece uses repeat the first middle
+    piece's."""
+    rows = {}
+    for index, values in list(middle) + list(tail):
+        index &= 31
+        if index in rows:
+            raise RuntimeError(f"two pieces at entry {index}")
+        rows[index] = list(values) + [0.0] * (slots - len(values))
+    fill = rows[middle[0][0] & 31]
+    return [[rows.get(i, fill)[k] for i in range(32)] for k in range(slots)]
 
 
 def bits_hex(v):
@@ -367,18 +381,12 @@ def render():
     def row(values):
         return "(" + ", ".join(repr(float(v)) for v in values) + ")"
 
-    mid_fill, tail_fill = middle[0], tail[0]
-    m_tables = [table32(middle, lambda r: r[1], mid_fill), table32(middle, lambda r: r[2], mid_fill),
-                table32(middle, lambda r: r[3], mid_fill)]
-    m_tables += [table32(middle, (lambda k: lambda r: r[4][k])(k), mid_fill) for k in range(MIDDLE_DEGREE + 1)]
-    # the tail's C0 and q negated: the kernel computes -M, and scales it by 2^k
-    t_tables = [table32(tail, lambda r: r[1], tail_fill), table32(tail, lambda r: -r[2], tail_fill)]
-    t_tables += [table32(tail, (lambda k: lambda r: -r[3][k])(k), tail_fill) for k in range(TAIL_DEGREE + 1)]
-    gm_fill, gt_fill = g_middle[0], g_tail[0]
-    gm_tables = [table32(g_middle, (lambda k: lambda r: r[k])(k), gm_fill) for k in (1, 2, 3)]
-    gm_tables += [table32(g_middle, (lambda k: lambda r: r[4][k])(k), gm_fill) for k in range(GRAD_MIDDLE_DEGREE + 1)]
-    gt_tables = [table32(g_tail, lambda r: r[1], gt_fill), table32(g_tail, lambda r: -r[2], gt_fill)]
-    gt_tables += [table32(g_tail, (lambda k: lambda r: -r[3][k])(k), gt_fill) for k in range(GRAD_TAIL_DEGREE + 1)]
+    # one set of tables for both regions; the tail's C0 and q are negated
+    # (the kernel computes -M and -G, and scales them by 2^k)
+    f_tables = merged_tables([(r[0], [r[1], r[2], r[3], *r[4]]) for r in middle],
+                             [(r[0], [r[1], -r[2], *[-c for c in r[3]]]) for r in tail], 3 + MIDDLE_DEGREE + 1)
+    g_tables = merged_tables([(r[0], [r[1], r[2], r[3], *r[4]]) for r in g_middle],
+                             [(r[0], [r[1], -r[2], *[-c for c in r[3]]]) for r in g_tail], 3 + GRAD_MIDDLE_DEGREE + 1)
     pieces = [f"#   middle {i & 31:2d}: x in [{lo:+.7f}, {hi:+.7f}], XC {xc!r} (f(XC) -> {c0!r}), fit {err:.1e}"
               for i, xc, c0, h, coef, err, lo, hi in middle]
     pieces += [f"#   tail   {i & 31:2d}: t in [{lo:.7f}, {hi:.7f}], TC {tc!r} (M(TC) -> {c0!r}), fit {err:.1e}"
@@ -391,9 +399,10 @@ def render():
         '"""Tables of the float32 exact GELU in float32 lanes (core/vector32.py, ``_exact32``).',
         "",
         "Generated by `python tools/fit_exact32.py`; do not edit by hand (its",
-        "docstring gives the algorithm).  Every value is a float32.  The middle's",
-        "tables are indexed by (bits(fl(x + 1)) >> 21) & 31, the tail's by",
-        "(bits(t) >> 21) & 31; entries no piece uses repeat the first piece's.",
+        "docstring gives the algorithm).  Every value is a float32.  One set of",
+        "32-entry tables per kernel serves both regions: the middle's pieces at",
+        "(bits(fl(x + 1)) >> 21) & 31, the tail's at ((bits(t) >> 22) + TAIL_OFFSET) & 31;",
+        "entries no piece uses repeat the first middle piece's.",
         "Worst weighted errors of the fits (relative to the result, before",
         f"float32 evaluation): middle {m_err:.2e} (2^{np.log2(m_err):.1f}), tail {t_err:.2e} "
         f"(2^{np.log2(t_err):.1f}), exp {e_err:.2e} (2^{np.log2(e_err):.1f}); f': middle",
@@ -407,24 +416,23 @@ def render():
         f"LOG2E_HALF = {log2e_half!r}  # log2(e) / 2",
         f"LN2X2 = ({ln2x2_hi!r}, {ln2x2_lo!r})  # 2 ln 2: 16 significant bits, and the rest",
         f"EXP_P = {row(exp_coef)}  # exp(-s/2) - 1 = s P(s), |s| <= ln 2",
-        "# middle: XC, C0, H, then q's coefficients from the lowest degree",
-        f"MIDDLE = (",
-        *[f"    {row(t)}," for t in m_tables],
-        ")",
-        "# tail: TC, -C0, then -q's coefficients from the lowest degree (-M = -C0 - d q(d))",
-        "TAIL = (",
-        *[f"    {row(t)}," for t in t_tables],
+        f"TAIL_DEGREE = {TAIL_DEGREE!r}  # of the tail's q (f)",
+        f"GRAD_TAIL_DEGREE = {GRAD_TAIL_DEGREE!r}  # of the tail's q (f')",
+        f"TAIL_OFFSET = {TAIL_OFFSET!r}  # a tail piece's entry: ((bits(t) >> 22) + TAIL_OFFSET) & 31",
+        "# f: entry (bits(fl(x + 1)) >> 21) & 31 for the middle, XC, C0, H, then q's coefficients",
+        "# from the lowest degree (f = fma(d, q, fma(H, x, C0)), d = x - XC); the tail's entry: TC, -C0,",
+        "# then -q's coefficients (-M = -C0 - d q(d), d = t - TC)",
+        "TABLES = (",
+        *[f"    {row(t)}," for t in f_tables],
         ")",
         f"GRAD_X_LOW = {GRAD_X_LOW!r}  # f': x below it the tail",
         f"GRAD_X_SATURATE = {g_sat!r}  # f': from here up f'(x) = 1 ({bits_hex(g_sat)})",
         f"X_STAR_PARTS = ({xh!r}, {xl!r})  # x* = XH + XL",
-        "# f' middle: XC, A, C0, then q's coefficients (f' = fma(d, q, fma(A, q, C0)), d = x - XC)",
-        "GRAD_MIDDLE = (",
-        *[f"    {row(t)}," for t in gm_tables],
-        ")",
-        "# f' tail: TC, -C0, then -q's coefficients (-G = -C0 - d q(d); f'(-t) = -exp(-t^2/2) G(t))",
-        "GRAD_TAIL = (",
-        *[f"    {row(t)}," for t in gt_tables],
+        "# f': the middle's entry: XC, A, C0, then q's coefficients (f' = fma(d, q, fma(A, q, C0)),",
+        "# d = x - XC); the tail's: TC, -C0, then -q's coefficients (-G = -C0 - d q(d); f'(-t) =",
+        "# -exp(-t^2/2) G(t))",
+        "GRAD_TABLES = (",
+        *[f"    {row(t)}," for t in g_tables],
         ")",
         "# the pieces:",
         *pieces,

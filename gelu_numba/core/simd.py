@@ -493,8 +493,8 @@ class Lanes32:
 
     - AVX-512 (16 lanes): a lookup is one ``vpermi2ps`` over the table's two
       zmm registers;
-    - AVX2 (8 lanes): four ``vpermps`` over its quarters, merged by two
-      ``vblendvps`` on index bit 3 and one on bit 4;
+    - AVX2 (8 lanes): each lane's row of all the tables, read four entries
+      at a time and transposed (``lookups``);
     - scalar: a load from a constant array.
 
     As with :class:`Lanes`, every operation is plain IEEE arithmetic
@@ -647,42 +647,24 @@ class Lanes32:
     # -- tables -------------------------------------------------------------
 
     def lookups(self, tables, index):
-        """[table[index & 31] for table in tables], per lane, for tables of
-        32 float32 constants."""
-        return [self._lookup(table, index) for table in tables]
+        """[table[index & 31] for table in tables], per lane, for up to 16
+        tables of 32 float32 constants.
 
-    def lookups_pair(self, tables_a, index_a, tables_b, index_b, use_b):
-        """Two sets of lookups, for a kernel whose lanes each need one set:
-        (values_a, values_b), values_a[k] = tables_a[k][index_a & 31] in the
-        lanes outside `use_b` and values_b[k] = tables_b[k][index_b & 31] in
-        the lanes of `use_b`.  In the other lanes each holds some finite
-        entry of the tables, the emission's choice: the kernel must select
-        them away and may not let them raise a flag.
-
-        AVX-512 and the scalar emission look every table up (``lookups``).
-        AVX2 reads each lane's own row of one row-major array of both sets
-        (64 rows of 16 entries: a's 32, then b's): four tables at a time,
-        lane j's 16 bytes loaded with lane j + 4's inserted above them
-        (vmovups, vinsertf128 from memory), then a 4 x 4 transpose in each
-        128-bit half (vunpcklps, vunpckhps, vshufps): 16 instructions for
-        four tables of eight lanes, where four vpermps and three blends
-        take 28."""
-        if self.isa != AVX2:
-            return self.lookups(tables_a, index_a), self.lookups(tables_b, index_b)
-        n = max(len(tables_a), len(tables_b))
-        if n > 16 or any(len(t) != 32 for t in list(tables_a) + list(tables_b)):
+        AVX-512: one vpermi2ps per table.  AVX2 reads each lane's own row of
+        a row-major copy of the tables (32 rows of 16 entries, 64 bytes),
+        four tables at a time: lane j's 16 bytes loaded with lane j + 4's
+        inserted above them (vmovups, vinsertf128 from memory), then a 4 x 4
+        transpose in each 128-bit half (vunpcklps, vunpckhps, vshufps): 16
+        instructions for four tables of eight lanes, where four vpermps and
+        three blends a table take 28.  Scalar: a load per table."""
+        if len(tables) > 16 or any(len(t) != 32 for t in tables):
             raise ValueError("at most 16 tables of 32 entries")
-        groups = (n + 3) // 4
-        rows = []
-        for tables in (tables_a, tables_b):
-            for i in range(32):
-                row = [float(t[i]) for t in tables]
-                rows.append(row + [0.0] * (16 - len(row)))
-        array = self._constant_array([v for row in rows for v in row], align=64)
+        if self.isa != AVX2:
+            return [self._lookup(table, index) for table in tables]
         b = self.builder
-        row = b.select(use_b, b.add(b.and_(index_b, self.int_const(31)), self.int_const(32)),
-                       b.and_(index_a, self.int_const(31)))
-        offsets = b.shl(row, self.int_const(6))  # 64 bytes a row
+        rows = [[float(t[i]) for t in tables] + [0.0] * (16 - len(tables)) for i in range(32)]
+        array = self._constant_array([v for row in rows for v in row], align=64)
+        offsets = b.shl(b.and_(index, self.int_const(31)), self.int_const(6))  # 64 bytes a row
         base = b.bitcast(array, ir.IntType(8).as_pointer())
         at = [b.gep(base, [b.extract_element(offsets, ir.Constant(I32, lane))], inbounds=True) for lane in range(8)]
         quad = ir.VectorType(F32, 4)
@@ -690,24 +672,22 @@ class Lanes32:
         def mask(values):
             return ir.Constant(ir.VectorType(I32, len(values)), values)
 
+        def load(lane, group):
+            at_ = b.gep(at[lane], [ir.Constant(I32, 16 * group)], inbounds=True)
+            return b.load(b.bitcast(at_, quad.as_pointer()), align=16)
+
         out = []
-        for g in range(groups):
-            rows8 = []
-            for j in range(4):
-                lo = b.load(b.bitcast(b.gep(at[j], [ir.Constant(I32, 16 * g)], inbounds=True), quad.as_pointer()),
-                            align=16)
-                hi = b.load(b.bitcast(b.gep(at[j + 4], [ir.Constant(I32, 16 * g)], inbounds=True), quad.as_pointer()),
-                            align=16)
-                rows8.append(b.shuffle_vector(lo, hi, mask(list(range(8)))))
-            t0 = b.shuffle_vector(rows8[0], rows8[1], mask([0, 8, 1, 9, 4, 12, 5, 13]))
-            t1 = b.shuffle_vector(rows8[0], rows8[1], mask([2, 10, 3, 11, 6, 14, 7, 15]))
-            t2 = b.shuffle_vector(rows8[2], rows8[3], mask([0, 8, 1, 9, 4, 12, 5, 13]))
-            t3 = b.shuffle_vector(rows8[2], rows8[3], mask([2, 10, 3, 11, 6, 14, 7, 15]))
+        for g in range((len(tables) + 3) // 4):
+            r = [b.shuffle_vector(load(j, g), load(j + 4, g), mask(list(range(8)))) for j in range(4)]
+            t0 = b.shuffle_vector(r[0], r[1], mask([0, 8, 1, 9, 4, 12, 5, 13]))
+            t1 = b.shuffle_vector(r[0], r[1], mask([2, 10, 3, 11, 6, 14, 7, 15]))
+            t2 = b.shuffle_vector(r[2], r[3], mask([0, 8, 1, 9, 4, 12, 5, 13]))
+            t3 = b.shuffle_vector(r[2], r[3], mask([2, 10, 3, 11, 6, 14, 7, 15]))
             out.append(b.shuffle_vector(t0, t2, mask([0, 1, 8, 9, 4, 5, 12, 13])))
             out.append(b.shuffle_vector(t0, t2, mask([2, 3, 10, 11, 6, 7, 14, 15])))
             out.append(b.shuffle_vector(t1, t3, mask([0, 1, 8, 9, 4, 5, 12, 13])))
             out.append(b.shuffle_vector(t1, t3, mask([2, 3, 10, 11, 6, 7, 14, 15])))
-        return out[:len(tables_a)], out[:len(tables_b)]
+        return out[:len(tables)]
 
     def _lookup(self, table, index):
         if len(table) != 32:
@@ -719,15 +699,6 @@ class Lanes32:
             fn = _declare(self.module, "llvm.x86.avx512.vpermi2var.ps.512", half,
                           [half, ir.VectorType(I32, 16), half])
             return b.call(fn, [ir.Constant(half, values[:16]), index, ir.Constant(half, values[16:])])
-        if self.isa == AVX2:
-            eight = ir.VectorType(F32, 8)
-            fn = _declare(self.module, "llvm.x86.avx2.permps", eight, [eight, ir.VectorType(I32, 8)])
-            quarters = [b.call(fn, [ir.Constant(eight, values[8 * q:8 * q + 8]), index]) for q in range(4)]
-            bit3 = b.icmp_unsigned("!=", b.and_(index, self.int_const(8)), self.int_const(0))
-            bit4 = b.icmp_unsigned("!=", b.and_(index, self.int_const(16)), self.int_const(0))
-            low = b.select(bit3, quarters[1], quarters[0])
-            high = b.select(bit3, quarters[3], quarters[2])
-            return b.select(bit4, high, low)
         array = self._constant_array(table)
         i = b.and_(index, self.int_const(31))
         return b.load(b.gep(array, [ir.Constant(I32, 0), i], inbounds=True))

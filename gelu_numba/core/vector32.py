@@ -231,13 +231,15 @@ def _exact32(L, x, E=E):
     in_tail = L.less(x, L.const(E.X_LOW))
     xm = L.min(L.max(x, L.const(E.X_LOW)), L.const(E.X_SATURATE))
     t = L.select(saturated, L.const(-E.X_LOW), L.max(L.sub(L.const(-0.0), x), L.const(-E.X_LOW)))
-    i = L.shift_right(L.bits(L.add(xm, L.const(1.0))), 21)
-    j = L.shift_right(L.bits(t), 21)
-    (xc, c0, h, *q), (tc, m0, *r) = L.lookups_pair(E.MIDDLE, i, E.TAIL, j, in_tail)
+    # one lookup per coefficient: each lane's own region's piece
+    entry = L.select(in_tail, _tail_entry(L, t, E), L.shift_right(L.bits(L.add(xm, L.const(1.0))), 21))
+    values = L.lookups(E.TABLES, entry)
     # the middle
+    xc, c0, h, *q = values
     d = L.sub(xm, xc)
     middle = L.fma(d, L.horner(d, q), L.fma(h, xm, c0))
     # the tail: -M's C0 and q are negated in the table
+    tc, m0, *r = values[:2 + E.TAIL_DEGREE + 1]
     k, w = _exp_half_square(L, t, E)
     dt = L.sub(t, tc)
     u = L.mul(dt, L.horner(dt, r))
@@ -246,6 +248,12 @@ def _exact32(L, x, E=E):
     tail = L.select(saturated, L.const(-0.0), tail)
     out = L.select(in_tail, tail, middle)
     return L.select(L.less_equal(L.const(E.X_SATURATE), x), x, out)
+
+
+def _tail_entry(L, t, E=E):
+    """The table entry of t's tail piece: its exponent and top mantissa bit
+    (half binades), offset past the middle's entries."""
+    return L.int_add(L.shift_right(L.bits(t), 22), L.int_const(E.TAIL_OFFSET))
 
 
 def _exp_half_square(L, t, E=E):
@@ -279,15 +287,16 @@ def _exact32_grad(L, x, dy=None, E=E):
     in_tail = L.less(x, L.const(E.GRAD_X_LOW))
     xm = L.min(L.max(x, L.const(E.GRAD_X_LOW)), L.const(E.GRAD_X_SATURATE))
     t = L.select(saturated, L.const(-E.GRAD_X_LOW), L.max(L.sub(L.const(-0.0), x), L.const(-E.GRAD_X_LOW)))
-    i = L.shift_right(L.bits(L.add(xm, L.const(1.0))), 21)
-    j = L.shift_right(L.bits(t), 21)
-    (xc, a, c0, *q), (tc, m0, *r) = L.lookups_pair(E.GRAD_MIDDLE, i, E.GRAD_TAIL, j, in_tail)
+    entry = L.select(in_tail, _tail_entry(L, t, E), L.shift_right(L.bits(L.add(xm, L.const(1.0))), 21))
+    values = L.lookups(E.GRAD_TABLES, entry)
     # the middle
+    xc, a, c0, *q = values
     d = L.sub(xm, xc)
     qd = L.horner(d, q)
     middle = L.fma(d, qd, L.fma(a, qd, c0))
     middle = L.select(L.less_equal(L.const(E.GRAD_X_SATURATE), x), L.const(1.0), middle)
     # the tail: -G's C0 and q are negated in the table
+    tc, m0, *r = values[:2 + E.GRAD_TAIL_DEGREE + 1]
     k, w = _exp_half_square(L, t, E)
     dt = L.sub(t, tc)
     u = L.mul(dt, L.horner(dt, r))
