@@ -168,16 +168,17 @@ def test_every_length_and_offset_in_the_avx2_loops():
 
 @pytest.mark.skipif(not CAN_RUN_AVX2, reason="this CPU has no AVX2 with FMA")
 def test_avx2_row_lookups_give_each_tables_entries():
-    """Lanes.lookups on AVX2 reads each lane's row of a row-major copy of
-    the tables, two entries per load: for 1 to 10 tables (odd counts leave
-    half a pair), every lane gets table[index & 15] of every table, with
-    the index's high bits set and lanes in every order."""
+    """Lanes32.lookups on AVX2 reads each lane's row of a row-major copy of
+    the tables, four entries per load, lane j's with lane j + 4's above
+    them, and transposes: for 1 to 16 tables (counts that leave part of a
+    group), every lane gets table[index & 31] of every table, with the
+    index's high bits set and lanes in every order."""
     code = """
         import numpy as np
         from llvmlite import ir
         from numba import njit, types
         from numba.extending import intrinsic
-        from gelu_numba.core.simd import AVX2, I64, F64, Lanes
+        from gelu_numba.core.simd import AVX2, I32, F32, Lanes32
 
         rng = np.random.default_rng(5)
 
@@ -185,11 +186,11 @@ def test_avx2_row_lookups_give_each_tables_entries():
             @intrinsic
             def look(typingctx, index, out):
                 def codegen(context, builder, sig, args):
-                    ip = builder.inttoptr(args[0], ir.VectorType(I64, 4).as_pointer())
-                    op = builder.inttoptr(args[1], ir.VectorType(F64, 4).as_pointer())
-                    L = Lanes(builder, 4, AVX2)
-                    for k, v in enumerate(L.lookups(tables, builder.load(ip, align=8))):
-                        builder.store(v, builder.gep(op, [ir.Constant(I64, k)]), align=8)
+                    ip = builder.inttoptr(args[0], ir.VectorType(I32, 8).as_pointer())
+                    op = builder.inttoptr(args[1], ir.VectorType(F32, 8).as_pointer())
+                    L = Lanes32(builder, 8, AVX2)
+                    for k, v in enumerate(L.lookups(tables, builder.load(ip, align=4))):
+                        builder.store(v, builder.gep(op, [ir.Constant(I32, k)]), align=4)
                     return context.get_dummy_value()
                 return types.none(types.intp, types.intp), codegen
 
@@ -198,14 +199,14 @@ def test_avx2_row_lookups_give_each_tables_entries():
                 look(index.ctypes.data, out.ctypes.data)
             return run
 
-        for count in range(1, 11):
-            tables = [tuple(rng.normal(size=16)) for _ in range(count)]
+        for count in range(1, 17):
+            tables = [tuple(float(v) for v in rng.normal(size=32).astype(np.float32)) for _ in range(count)]
             run = make(tables)
             for trial in range(64):
-                index = rng.integers(0, 1 << 20, 4).astype(np.int64)
-                out = np.empty((count, 4))
+                index = rng.integers(0, 1 << 20, 8).astype(np.int32)
+                out = np.empty((count, 8), np.float32)
                 run(index, out)
-                want = np.array(tables)[:, index & 15]
+                want = np.array(tables, np.float32)[:, index & 31]
                 assert np.array_equal(out, want), (count, index, out, want)
         print("ok")
     """
@@ -319,13 +320,14 @@ def test_monotone_across_every_piece_seam(name):
             assert (d >= 0).all(), f"{name} steps down near the seam at {x0}: {x[:-1][d < 0][:3]}"
 
 
-def test_tables_are_generated():
-    """gelu_numba/core/tables32.py is what tools/fit_tables32.py writes."""
-    tool = pathlib.Path(PACKAGE_PARENT) / "tools" / "fit_tables32.py"
-    if not tool.exists():
+@pytest.mark.parametrize("tool, table", [("fit_tables32.py", "tables32.py"), ("fit_exact32.py", "tables_exact32.py")])
+def test_tables_are_generated(tool, table):
+    """The float32 loops' tables are what their fit commands write."""
+    path = pathlib.Path(PACKAGE_PARENT) / "tools" / tool
+    if not path.exists():
         pytest.skip("tools/ is not shipped with the package")
-    r = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, "gelu_numba/core/tables32.py differs from what tools/fit_tables32.py writes"
+    r = subprocess.run([sys.executable, str(path), "--check"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"gelu_numba/core/{table} differs from what tools/{tool} writes"
 
 
 def test_users_njit_code_gets_the_ufuncs_bits():

@@ -216,6 +216,7 @@ def speed_summary_block(doc):
 def measure_exhaustive(kernels=None, previous=None, targets=("parallel", "same-precision")):
     """The float32 sweeps of `kernels` (default: all) on `targets`; the other
     rows are kept from `previous`, each row with its own date."""
+    from gelu_numba.core.names import BINARY as BACKWARD
     from gelu_numba.tools.cli import FORWARD
     from gelu_numba.tools.accuracy import KERNELS, exhaustive_float32
 
@@ -225,12 +226,16 @@ def measure_exhaustive(kernels=None, previous=None, targets=("parallel", "same-p
         for row in out["rows"].values():
             row.setdefault("date", previous["environment"]["date"])
     for target in targets:
-        for name in kernels or KERNELS:
+        # the backward kernels on the CPU target (the CUDA arithmetic has none of its own), dy ~ N(0, 1)
+        names = [n for n in kernels or (KERNELS + BACKWARD) if n in KERNELS or target == "parallel"]
+        for name in names:
             t = time.perf_counter()
-            w = exhaustive_float32(name, target=target)
+            w = exhaustive_float32(name, target=target, dy="random")
             out["rows"][f"{target}/{name}"] = {
                 "max_ulp": w.max_ulp, "at": w.at, "points": w.points,
                 "monotonic_violations": len(w.monotonic_violations) if name in FORWARD else None,
+                "near_zero": {str(z): v for z, v in w.near_zero.items()} or None,
+                "dy": "N(0, 1)" if name in BACKWARD else None,
                 "seconds": time.perf_counter() - t, "date": out["environment"]["date"]}
             print(f"exhaustive {target} {name}: {w.max_ulp:.3f} ulp", file=sys.stderr)
     return out
@@ -260,6 +265,7 @@ def measure_sample():
 
 
 def accuracy_block(exhaustive, search, sample):
+    from gelu_numba.core.names import BINARY as BACKWARD
     from gelu_numba.tools.accuracy import KERNELS
 
     def ex(target, name):
@@ -280,14 +286,24 @@ def accuracy_block(exhaustive, search, sample):
         r = next(r for r in table if r["kernel"] == name and r["dtype"] == dtype)
         return f"{r['max_ulp']:.3f}"
 
-    lines = ["| kernel | float32, CPU: all 2³² inputs | float32, CUDA arithmetic: all 2³² inputs | "
+    def near(name):
+        r = (exhaustive or {"rows": {}})["rows"].get(f"parallel/{name}")
+        if not r or not r.get("near_zero"):
+            return "–"
+        return ", ".join(f"{v[0]:.2f} (x = {v[1]:.8g})" for v in r["near_zero"].values())
+
+    lines = ["| kernel | float32, CPU: all 2³² inputs | float32, CPU: within 2⁻⁴ of a zero, in ulps of the value | "
+             "float32, CUDA arithmetic: all 2³² inputs | "
              f"float64: {search['points']:,} points vs mpmath | adversarial sample, CPU float32 / float64 / CUDA float32 |"
-             if search else "| kernel | float32, CPU | float32, CUDA arithmetic | float64 | sample |",
-             "|---|---|---|---|---|"]
+             if search else "| kernel | float32, CPU | near a zero | float32, CUDA arithmetic | float64 | sample |",
+             "|---|---|---|---|---|---|"]
     for name in KERNELS:
-        lines.append(f"| `{name}` | {ex('parallel', name)} | {ex('same-precision', name)} | {s64(name)} | "
+        lines.append(f"| `{name}` | {ex('parallel', name)} | {near(name)} | {ex('same-precision', name)} | "
+                     f"{s64(name)} | "
                      f"{samp(sample['cpu'], name, 'float32')} / {samp(sample['cpu'], name, 'float64')} / "
                      f"{samp(sample['same-precision'], name, 'float32')} |")
+    for name in BACKWARD:
+        lines.append(f"| `{name}` (dy ~ N(0, 1)) | {ex('parallel', name)} | – | – | – | – |")
     lines.append("")
     for label, doc in (("The exhaustive float32 sweeps", exhaustive), ("The float64 search", search),
                        ("The adversarial sample", sample)):
@@ -302,17 +318,20 @@ def accuracy_block(exhaustive, search, sample):
 def accuracy_summary_block(exhaustive, search):
     """README's short table: the worst error of each kernel over every
     float32 input (the CPU kernels) and over the float64 search."""
+    from gelu_numba.core.names import BINARY as BACKWARD
     from gelu_numba.tools.accuracy import KERNELS
 
     lines = ["| kernel | float32, every input | f monotone above its minimum | float64, searched |",
              "|---|---|---|---|"]
-    for name in KERNELS:
+    for name in KERNELS + tuple(n for n in BACKWARD if (exhaustive or {"rows": {}})["rows"].get(f"parallel/{n}")):
         r = (exhaustive or {"rows": {}})["rows"].get(f"parallel/{name}")
         f = (search or {"rows": {}})["rows"].get(name)
         mono = "–" if r is None or r["monotonic_violations"] is None else (
             "yes" if r["monotonic_violations"] == 0 else f"no ({r['monotonic_violations']} drops)")
-        lines.append(f"| `{name}` | {'not measured' if r is None else format(r['max_ulp'], '.3f')} | {mono} | "
-                     f"{'not measured' if f is None else format(f['max_ulp'], '.3f')} |")
+        searched = "–" if name in BACKWARD else "not measured" if f is None else format(f["max_ulp"], ".3f")
+        label = f"`{name}` (dy ~ N(0, 1))" if name in BACKWARD else f"`{name}`"
+        lines.append(f"| {label} | {'not measured' if r is None else format(r['max_ulp'], '.3f')} | {mono} | "
+                     f"{searched} |")
     lines.append("")
     for label, doc in (("float32", exhaustive), ("float64", search)):
         if doc is not None:

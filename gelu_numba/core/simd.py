@@ -5,22 +5,23 @@ A kernel's algorithm (``vector32.py``) is a Python function of a
 :class:`Lanes` object and its inputs; it calls only the methods below, so
 the same function emits every variant:
 
-- ``Lanes(builder, 8, AVX512)``: eight float64 lanes in a zmm register,
-  table lookups as two-table permutes;
+- ``Lanes(builder, 8, AVX512)``: eight float64 lanes in a zmm register;
 - ``Lanes(builder, 4, AVX2)``: four float64 lanes in a ymm register (AVX2
-  with FMA), table lookups as loads of each lane's row, two tables at a
-  time (``lookups``; AVX2 has no permute over a 16-entry table of doubles:
-  it would take four vpermps and three blends per table);
-- ``Lanes(builder, 1, SCALAR)``: one float64, table lookups as indexed
-  loads from a constant array.  It runs on every CPU (SSE2-only x86,
-  aarch64), and is what users' own ``@njit`` code gets;
+  with FMA);
+- ``Lanes(builder, 1, SCALAR)``: one float64.  It runs on every CPU
+  (SSE2-only x86, aarch64), and is what users' own ``@njit`` code gets;
   ``hardware_fma=False`` computes its fused multiply-adds with plain
-  arithmetic (``soft_fma``), for CPUs without FMA.
+  arithmetic (``soft_fma``), for CPUs without FMA;
+- ``Lanes32(builder, 16 | 8 | 1, ...)``: the same in float32 lanes, with
+  32-entry tables (``Lanes32.lookups``: ``vpermi2ps`` on AVX-512, rows
+  read and transposed on AVX2, loads in the scalar emission) and a scale
+  by 2^k rounded once (``Lanes32.scale``).
 
 The operations are plain IEEE arithmetic (correctly rounded, fused where
 named) and bit manipulations, so every variant gives the same bits; no
 operation depends on an instruction's implementation-defined rounding
-(no ``vrcp14``, no ``vscalefpd``, no approximate anything).
+(no ``vrcp14``, no approximate anything; ``vscalefps`` rounds once, as
+IEEE's scaleB, and the other emissions reproduce that rounding).
 
 Each method's docstring names the x86 instruction it becomes on AVX-512
 (``ymm``/``xmm`` forms on narrower CPUs, scalar ``sd`` forms for one lane).
@@ -188,98 +189,6 @@ class Lanes:
     def int_add(self, a, b):
         """a + b as 64-bit integers: vpaddq."""
         return self.builder.add(a, b)
-
-    # -- tables -------------------------------------------------------------
-
-    def lookup(self, table, index):
-        """table[index & 15] per lane, for a table of 16 float64 constants.
-
-        AVX-512: one vpermi2pd over two zmm registers holding the table
-        (it reads only the low four bits of each index); AVX2: four loads
-        (vmovsd/vmovhpd, vinsertf128; ``lookups`` reads several tables
-        for less); scalar: a load from a constant array.
-        """
-        if len(table) != 16:
-            raise ValueError("tables have 16 entries")
-        if self.isa == AVX512:
-            half = ir.VectorType(F64, 8)
-            lo = ir.Constant(half, [ir.Constant(F64, float(v)) for v in table[:8]])
-            hi = ir.Constant(half, [ir.Constant(F64, float(v)) for v in table[8:]])
-            fn = _declare(self.module, "llvm.x86.avx512.vpermi2var.pd.512", half, [half, ir.VectorType(I64, 8), half])
-            return self.builder.call(fn, [lo, index, hi])
-        array = self._constant_array(table)
-        i = self.builder.and_(index, self.int_const(15))
-        if self.width == 1:
-            return self.builder.load(self.builder.gep(array, [ir.Constant(I64, 0), i], inbounds=True))
-        out = ir.Constant(self.f64, ir.Undefined)
-        for lane in range(self.width):
-            k = self.builder.extract_element(i, ir.Constant(I32, lane))
-            v = self.builder.load(self.builder.gep(array, [ir.Constant(I64, 0), k], inbounds=True))
-            out = self.builder.insert_element(out, v, ir.Constant(I32, lane))
-        return out
-
-    def lookups(self, tables, index):
-        """[table[index & 15] for table in tables], per lane: the same values
-        as `lookup` for each table.
-
-        AVX2 reads each lane's row of a row-major copy of the tables, two
-        entries (16 bytes) at a time: lane 0's pair loaded (vmovapd) with
-        lane 2's inserted above it (vinsertf128 from memory), lane 1's with
-        lane 3's, then vunpcklpd and vunpckhpd give the two tables' entries
-        for all four lanes: two loads and about one shuffle per table,
-        where four scalar loads take four loads and three shuffles (and
-        Haswell to Skylake run every shuffle on one port).  The rows are 16
-        entries (128 bytes) long, so that a lane's row is its index
-        shifted, and 16-byte aligned.  Other widths look each table up on
-        its own.
-        """
-        if self.isa != AVX2:
-            return [self.lookup(table, index) for table in tables]
-        if any(len(table) != 16 for table in tables):
-            raise ValueError("tables have 16 entries")
-        if len(tables) > 16:
-            raise ValueError("at most 16 tables")
-        # rows of 16 entries (128 bytes): a lane's row is (index & 15) << 7
-        # bytes in, one vpand and one vpsllq for the four lanes
-        rows = [[float(table[i]) for table in tables] + [0.0] * (16 - len(tables)) for i in range(16)]
-        array = self._constant_array([v for row in rows for v in row], shape=(16, 16))
-        offsets = self.builder.shl(self.builder.and_(index, self.int_const(15)), self.int_const(7))
-        base = self.builder.bitcast(array, ir.IntType(8).as_pointer())
-        pair = ir.VectorType(F64, 2)
-        rows_at = [self.builder.gep(base, [self.builder.extract_element(offsets, ir.Constant(I32, lane))], inbounds=True)
-                   for lane in range(4)]
-        out = []
-        for j in range(0, len(tables), 2):
-            loads = []
-            for row in rows_at:
-                at = self.builder.gep(row, [ir.Constant(I64, 8 * j)], inbounds=True)
-                loads.append(self.builder.load(self.builder.bitcast(at, pair.as_pointer()), align=16))
-            # [row0[j:j+2], row2[j:j+2]] and [row1[j:j+2], row3[j:j+2]]
-            a = self.builder.shuffle_vector(loads[0], loads[2], ir.Constant(ir.VectorType(I32, 4), [0, 1, 2, 3]))
-            b = self.builder.shuffle_vector(loads[1], loads[3], ir.Constant(ir.VectorType(I32, 4), [0, 1, 2, 3]))
-            out.append(self.builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(I32, 4), [0, 4, 2, 6])))
-            out.append(self.builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(I32, 4), [1, 5, 3, 7])))
-        return out[:len(tables)]
-
-    def _constant_array(self, table, shape=None):
-        shape = shape or (len(table),)
-        data = b"".join(struct.pack("<d", float(v)) for v in table) + repr(shape).encode()
-        name = "gelu_numba.table." + hashlib.sha256(data).hexdigest()[:16]
-        try:
-            return self.module.get_global(name)
-        except KeyError:
-            pass
-        values = [ir.Constant(F64, float(v)) for v in table]
-        kind = ir.ArrayType(F64, shape[-1])
-        if len(shape) == 2:
-            values = [ir.Constant(kind, values[r * shape[1]:(r + 1) * shape[1]]) for r in range(shape[0])]
-            kind = ir.ArrayType(kind, shape[0])
-        g = ir.GlobalVariable(self.module, kind, name=name)
-        g.linkage = "internal"
-        g.global_constant = True
-        g.align = 16
-        g.initializer = ir.Constant(kind, values)
-        return g
 
     def reciprocal(self, d):
         """1/d for 1 <= d <= 2, within 2^-46: a float32 division (correctly
