@@ -195,45 +195,116 @@ FLOAT32_LANES = ("gelu", "gelu_grad", "gelu_backward")
 _MAGIC32 = 12582912.0  # 1.5 * 2^23: a float32 in [2^23, 2^24) holds an integer in its low bits
 
 
-def _exact32(L, x, E=E):
-    """x Phi(x) in float32 lanes (x NaN-free); the algorithm and its tables
-    (`E`: tables_exact32, or a planted variant of it in the tests):
-    tools/fit_exact32.py, tables_exact32.py.
+class _Parts:
+    """The exact GELU's f, f' or backward in float32 lanes, in two regions
+    (tables and algorithm: tools/fit_exact32.py, tables_exact32.py; `E`
+    may be a planted variant of the tables in the tests).
 
-    Middle, x >= -0.78125: f = fma(d, q(d), fma(H, x, C0)), d = x - XC
-    exact, in the piece of y = fl(x + 1).  Tail: f = -2^k (C0 + u)(1 + w)
-    with u = d q(d) in the piece of t = -x, exp(-t^2/2) = 2^k (1 + w), the
-    product compensated, and 2^k applied in two steps, the first exact and
-    the second rounding once (into the subnormals where the result is
-    subnormal).  Lanes of the other region compute at a clamped x, so that
-    no unused lane raises a flag; x <= -15 gives -0.0."""
-    saturated = L.less_equal(x, L.const(-E.T_MAX))
-    in_tail = L.less(x, L.const(E.X_LOW))
-    xm = L.min(L.max(x, L.const(E.X_LOW)), L.const(E.X_SATURATE))
-    t = L.select(saturated, L.const(-E.X_LOW), L.max(L.sub(L.const(-0.0), x), L.const(-E.X_LOW)))
-    # one lookup per coefficient: each lane's own region's piece
-    entry = L.select(in_tail, _tail_entry(L, t, E), L.shift_right(L.bits(L.add(xm, L.const(1.0))), 21))
-    values = L.lookups(E.TABLES, entry)
-    # the middle
-    xc, c0, h, *q = values
-    d = L.sub(xm, xc)
-    middle = L.fma(d, L.horner(d, q), L.fma(h, xm, c0))
-    # the tail: -M's C0 and q are negated in the table
-    tc, m0, *r = values[:2 + E.TAIL_DEGREE + 1]
-    k, w = _exp_half_square(L, t, E)
-    dt = L.sub(t, tc)
-    u = L.mul(dt, L.horner(dt, r))
-    m = L.add(m0, L.fma(m0, w, L.fma(u, w, u)))  # -(M0 + u)(1 + w), compensated
-    tail = L.scale(m, k)
-    tail = L.select(saturated, L.const(-0.0), tail)
-    out = L.select(in_tail, tail, middle)
-    return L.select(L.less_equal(L.const(E.X_SATURATE), x), x, out)
+    Middle, x >= X_LOW (-0.78125 for f, -0.875 for f'): in the piece of
+    y = fl(x + 1), d = x - XC exact, f = fma(d, q(d), fma(H, x, C0)) and
+    f' = fma(d, q(d), fma(A, q(d), C0)); by the zero of f' at x* its pieces
+    have XC + (-A) = x* in two parts and C0 = 0, so f' = (x - x*) q keeps
+    its relative accuracy; the backward there is dy f'.
+
+    Tail, x < X_LOW, t = -x: -M(t) (f) or -G(t) (f') as C0 + u, u = d q(d)
+    in t's piece, times exp(-t^2/2) = 2^k (1 + w), the product compensated
+    and scaled by 2^k with one rounding (``Lanes32.scale``); the backward
+    folds dy into that product (dy C0 exact inside the last FMA), a
+    |dy| > 2^64 scaled by 2^-64 first (k + 64) so that dy C0 cannot
+    overflow where the result does not.  x <= -15 gives -0.0 (dy -0.0).
+
+    Both regions' pieces share one set of 32-entry tables: ``entry``
+    gives each lane its own region's, ``middle_entry`` and ``tail_entry``
+    one region's for every lane.  ``middle`` and ``tail`` compute at x
+    clamped into their region (and with the other region's dy as 0), so a
+    lane of the other region, whose value is selected away, raises no
+    flag; ``value`` is select(in_tail, tail, middle), which the loops of
+    every emission compute, whether for a whole block at once or, on
+    AVX-512, for the middle lanes of a block and the tail lanes of several
+    blocks gathered together."""
+
+    def __init__(self, L, kind, x, E=E):
+        self.L, self.kind, self.x, self.E = L, kind, x, E
+        self.grad = kind != "gelu"
+        low = E.GRAD_X_LOW if self.grad else E.X_LOW
+        self.tables = E.GRAD_TABLES if self.grad else E.TABLES
+        self.tail_degree = E.GRAD_TAIL_DEGREE if self.grad else E.TAIL_DEGREE
+        self.x_saturate = E.GRAD_X_SATURATE if self.grad else E.X_SATURATE
+        self.saturated = L.less_equal(x, L.const(-E.T_MAX))
+        self.in_tail = L.less(x, L.const(low))
+        self.xm = L.min(L.max(x, L.const(low)), L.const(self.x_saturate))
+        self.t = L.select(self.saturated, L.const(-low), L.max(L.sub(L.const(-0.0), x), L.const(-low)))
+
+    def middle_entry(self):
+        L = self.L
+        return L.shift_right(L.bits(L.add(self.xm, L.const(1.0))), 21)
+
+    def tail_entry(self):
+        """The exponent and top mantissa bit of t (half binades), offset past
+        the middle's entries."""
+        L = self.L
+        return L.int_add(L.shift_right(L.bits(self.t), 22), L.int_const(self.E.TAIL_OFFSET))
+
+    def entry(self):
+        return self.L.select(self.in_tail, self.tail_entry(), self.middle_entry())
+
+    def lookups(self, entry):
+        return self.L.lookups(self.tables, entry)
+
+    def middle(self, values, dy=None):
+        L, x, xm = self.L, self.x, self.xm
+        if not self.grad:
+            xc, c0, h, *q = values
+            d = L.sub(xm, xc)
+            f = L.fma(d, L.horner(d, q), L.fma(h, xm, c0))
+            return L.select(L.less_equal(L.const(self.x_saturate), x), x, f)
+        xc, a, c0, *q = values
+        d = L.sub(xm, xc)
+        qd = L.horner(d, q)
+        g = L.fma(d, qd, L.fma(a, qd, c0))
+        g = L.select(L.less_equal(L.const(self.x_saturate), x), L.const(1.0), g)
+        if dy is None:
+            return g
+        return _quiet_nan(L, dy, L.mul(L.select(self.in_tail, L.const(0.0), dy), g))
+
+    def tail(self, values, dy=None):
+        L, E, t = self.L, self.E, self.t
+        tc, m0, *r = values[:2 + self.tail_degree + 1]  # -M's or -G's C0 and q: negated in the table
+        k, w = _exp_half_square(L, t, E)
+        dt = L.sub(t, tc)
+        u = L.mul(dt, L.horner(dt, r))
+        rest = L.fma(m0, w, L.fma(u, w, u))  # (C0 + u)(1 + w) = m0 + rest, compensated
+        if dy is None:
+            return L.select(self.saturated, L.const(-0.0), L.scale(L.add(m0, rest), k))
+        zero = L.const(0.0)
+        dy_tail = L.select(self.in_tail, dy, zero)
+        # |dy| > 2^64, infinite or NaN: read from the bits (a compare of a
+        # quiet NaN would raise "invalid").  An infinite or NaN dy computes
+        # with 0 (dy C0 + dy rest would be inf - inf, raising "invalid", or
+        # two NaNs of opposite signs, of which each emission may pass on
+        # either) and is dealt with after.
+        magnitude = L.int_and(L.bits(dy_tail), L.int_const(0x7FFFFFFF))
+        huge = L.int_greater(magnitude, L.int_const(0x5F800000))  # bits(2^64)
+        infinite = L.int_equal(magnitude, L.int_const(0x7F800000))
+        special = L.int_greater(magnitude, L.int_const(0x7F7FFFFF))
+        scaled = L.select(special, zero, L.select(huge, L.mul(dy_tail, L.const(2.0**-64)), dy_tail))
+        k = L.select(huge, L.add(k, L.const(64.0)), k)
+        out = L.scale(L.fma(scaled, m0, L.mul(scaled, rest)), k)  # dy C0 exact inside the FMA
+        out = L.select(infinite, L.sub(L.const(-0.0), dy_tail), out)  # dy f'(x) = -dy: f' < 0 here
+        out = L.select(self.saturated, L.mul(dy, L.const(-0.0)), out)
+        return _quiet_nan(L, dy, out)
+
+    def value(self, dy=None):
+        values = self.lookups(self.entry())
+        return self.L.select(self.in_tail, self.tail(values, dy), self.middle(values, dy))
 
 
-def _tail_entry(L, t, E=E):
-    """The table entry of t's tail piece: its exponent and top mantissa bit
-    (half binades), offset past the middle's entries."""
-    return L.int_add(L.shift_right(L.bits(t), 22), L.int_const(E.TAIL_OFFSET))
+def _quiet_nan(L, dy, out):
+    """out, or dy's NaN quieted where dy is a NaN: the same in every lane and
+    emission (LLVM may fold dy times a selected 1.0 into dy, leaving a
+    signalling NaN as it is)."""
+    nan = L.int_greater(L.int_and(L.bits(dy), L.int_const(0x7FFFFFFF)), L.int_const(0x7F800000))
+    return L.select(nan, L.add(dy, L.const(0.0)), out)
 
 
 def _exp_half_square(L, t, E=E):
@@ -249,64 +320,15 @@ def _exp_half_square(L, t, E=E):
     return k, L.mul(s, L.horner(s, [L.const(c) for c in E.EXP_P]))
 
 
+def _exact32(L, x, E=E):
+    """x Phi(x) in float32 lanes (x NaN-free): ``_Parts``."""
+    return _Parts(L, "gelu", x, E).value()
+
+
 def _exact32_grad(L, x, dy=None, E=E):
     """f'(x) = Phi(x) + x phi(x), or dy f'(x) for the backward, in float32
-    lanes (x NaN-free); tables: tools/fit_exact32.py.
-
-    Middle, x >= -0.875: f' = fma(d, q(d), fma(A, q(d), C0)), d = x - XC
-    exact, in the piece of fl(x + 1); by the zero at x* the pieces have
-    XC + (-A) = x* in two parts and C0 = 0, so f' = (x - x*) q keeps its
-    relative accuracy; the backward is dy f'.  Tail: f'(-t) =
-    2^k (C0 + u)(1 + w), C0 + u = -G(t), the product compensated with dy
-    folded into it (dy C0 exact inside the last FMA), scaled once; a huge
-    dy is scaled by 2^-64 first (k + 64), so that dy C0 cannot overflow
-    where the result does not.  Each region's lanes compute with the other
-    region's dy as 0 (no flag from an unused lane); x <= -15 gives -0.0
-    (dy -0.0 for the backward)."""
-    saturated = L.less_equal(x, L.const(-E.T_MAX))
-    in_tail = L.less(x, L.const(E.GRAD_X_LOW))
-    xm = L.min(L.max(x, L.const(E.GRAD_X_LOW)), L.const(E.GRAD_X_SATURATE))
-    t = L.select(saturated, L.const(-E.GRAD_X_LOW), L.max(L.sub(L.const(-0.0), x), L.const(-E.GRAD_X_LOW)))
-    entry = L.select(in_tail, _tail_entry(L, t, E), L.shift_right(L.bits(L.add(xm, L.const(1.0))), 21))
-    values = L.lookups(E.GRAD_TABLES, entry)
-    # the middle
-    xc, a, c0, *q = values
-    d = L.sub(xm, xc)
-    qd = L.horner(d, q)
-    middle = L.fma(d, qd, L.fma(a, qd, c0))
-    middle = L.select(L.less_equal(L.const(E.GRAD_X_SATURATE), x), L.const(1.0), middle)
-    # the tail: -G's C0 and q are negated in the table
-    tc, m0, *r = values[:2 + E.GRAD_TAIL_DEGREE + 1]
-    k, w = _exp_half_square(L, t, E)
-    dt = L.sub(t, tc)
-    u = L.mul(dt, L.horner(dt, r))
-    rest = L.fma(m0, w, L.fma(u, w, u))  # -(C0 + u)(1 + w) = m0 + rest
-    if dy is None:
-        tail = L.scale(L.add(m0, rest), k)
-        tail = L.select(saturated, L.const(-0.0), tail)
-        return L.select(in_tail, tail, middle)
-    zero = L.const(0.0)
-    dy_middle = L.select(in_tail, zero, dy)
-    dy_tail = L.select(in_tail, dy, zero)
-    # |dy| > 2^64, infinite or NaN: read from the bits (a compare of a
-    # quiet NaN would raise "invalid")
-    magnitude = L.int_and(L.bits(dy_tail), L.int_const(0x7FFFFFFF))
-    huge = L.int_greater(magnitude, L.int_const(0x5F800000))  # bits(2^64)
-    # an infinite or NaN dy computes with 0 (its high + low would be
-    # inf - inf, raising "invalid", or two NaNs of opposite signs, of which
-    # each emission may pass on either) and is dealt with after
-    infinite = L.int_equal(magnitude, L.int_const(0x7F800000))
-    special = L.int_greater(magnitude, L.int_const(0x7F7FFFFF))
-    scaled = L.select(special, zero, L.select(huge, L.mul(dy_tail, L.const(2.0**-64)), dy_tail))
-    k = L.select(huge, L.add(k, L.const(64.0)), k)
-    tail = L.scale(L.fma(scaled, m0, L.mul(scaled, rest)), k)  # dy C0 exact inside the FMA
-    tail = L.select(infinite, L.sub(L.const(-0.0), dy_tail), tail)  # dy f'(x) = -dy: f' < 0 here
-    tail = L.select(saturated, L.mul(dy, L.const(-0.0)), tail)
-    out = L.select(in_tail, tail, L.mul(dy_middle, middle))
-    # a NaN dy gives its NaN quieted, in every lane and emission (LLVM may
-    # fold dy times a selected 1.0 into dy, leaving a signalling NaN as it is)
-    dy_nan = L.int_greater(L.int_and(L.bits(dy), L.int_const(0x7FFFFFFF)), L.int_const(0x7F800000))
-    return L.select(dy_nan, L.add(dy, zero), out)
+    lanes (x NaN-free): ``_Parts``."""
+    return _Parts(L, "gelu_backward" if dy is not None else "gelu_grad", x, E).value(dy)
 
 
 def _kernel(builder, kind, isa, x32, dy32=None):
@@ -322,10 +344,7 @@ def _kernel(builder, kind, isa, x32, dy32=None):
             L = Lanes32(builder, 1, SCALAR, hardware_fma=isa != SOFT and _fma_without_emulation())
         else:
             L = Lanes32(builder, WIDTH32[isa], isa)
-        if kind == "gelu":
-            y = _exact32(L, xs)
-        else:
-            y = _exact32_grad(L, xs, dy32)
+        y = _Parts(L, kind, xs).value(dy32)
     elif isa not in (SCALAR, SOFT):
         parts = []
         dys = halves(builder, dy32) if dy32 is not None else (None, None)
