@@ -209,9 +209,10 @@ class _Parts:
     Tail, x < X_LOW, t = -x: -M(t) (f) or -G(t) (f') as C0 + u, u = d q(d)
     in t's piece, times exp(-t^2/2) = 2^k (1 + w), the product compensated
     and scaled by 2^k with one rounding (``Lanes32.scale``); the backward
-    folds dy into that product (dy C0 exact inside the last FMA), a
-    |dy| > 2^64 scaled by 2^-64 first (k + 64) so that dy C0 cannot
-    overflow where the result does not.  x <= -15 gives -0.0 (dy -0.0).
+    folds dy into that product: the product as the exact sum of two floats
+    (TwoSum), dy times the larger inside the last FMA, so that dy adds no
+    rounding of its own; a |dy| > 2^64 is scaled by 2^-64 first (k + 64)
+    so that dy C0 cannot overflow where the result does not.  x <= -15 gives -0.0 (dy -0.0).
 
     Both regions' pieces share one set of 32-entry tables: ``entry``
     gives each lane its own region's, ``middle_entry`` and ``tail_entry``
@@ -289,7 +290,12 @@ class _Parts:
         special = L.int_greater(magnitude, L.int_const(0x7F7FFFFF))
         scaled = L.select(special, zero, L.select(huge, L.mul(dy_tail, L.const(2.0**-64)), dy_tail))
         k = L.select(huge, L.add(k, L.const(64.0)), k)
-        out = L.scale(L.fma(scaled, m0, L.mul(scaled, rest)), k)  # dy C0 exact inside the FMA
+        # dy (m0 + rest) rounded once: m0 + rest as an exact sum of two
+        # floats (TwoSum), dy times the larger inside the FMA
+        high = L.add(m0, rest)
+        back = L.sub(high, m0)
+        low = L.add(L.sub(m0, L.sub(high, back)), L.sub(rest, back))
+        out = L.scale(L.fma(scaled, high, L.mul(scaled, low)), k)
         out = L.select(infinite, L.sub(L.const(-0.0), dy_tail), out)  # dy f'(x) = -dy: f' < 0 here
         out = L.select(self.saturated, L.mul(dy, L.const(-0.0)), out)
         return _quiet_nan(L, dy, out)
@@ -311,13 +317,18 @@ def _exp_half_square(L, t, E=E):
     """exp(-t^2/2) = 2^k (1 + w) for 0.78 <= t <= 15: (k, w), k an
     integer-valued float in [-163, 0], |w| < 0.42.  t^2 = p + e exactly;
     k = rint(-p log2(e) / 2); s = (p + k 2 ln2_hi) + (e + k 2 ln2_lo), the
-    first sum exact; w = s P(s)."""
+    first sum exact, the second kept apart; w = s P(s)."""
     p = L.mul(t, t)
     e = L.fma(t, t, L.sub(L.const(-0.0), p))  # t^2 = p + e exactly
     kd = L.fma(p, L.const(-E.LOG2E_HALF), L.const(_MAGIC32))
     k = L.sub(kd, L.const(_MAGIC32))
-    s = L.add(L.fma(k, L.const(E.LN2X2[0]), p), L.fma(k, L.const(E.LN2X2[1]), e))
-    return k, L.mul(s, L.horner(s, [L.const(c) for c in E.EXP_P]))
+    high = L.fma(k, L.const(E.LN2X2[0]), p)  # exact
+    low = L.fma(k, L.const(E.LN2X2[1]), e)
+    # w = (high + low) P(s), s = fl(high + low): the factor high + low is
+    # never rounded (that would cost up to half an ulp of the result); P's
+    # argument may be
+    poly = L.horner(L.add(high, low), [L.const(c) for c in E.EXP_P])
+    return k, L.fma(high, poly, L.mul(low, poly))
 
 
 def _exact32(L, x, E=E):
