@@ -1,0 +1,74 @@
+"""Digests of every kernel's results on a saved sample, to compare machines bit for bit.
+
+    python tools/bits_digest.py --make-sample in.npz     # on one machine (x86): the inputs
+    python tools/bits_digest.py in.npz > digests.json     # on each machine, the same file
+
+The sample, per dtype: 2^18 random bit patterns (NaN payloads, subnormals,
+infinities), N(0, 3^2), the tails, the minimum's neighbourhood and the
+special values; dy for the backward kernels N(0, 1) with random bit
+patterns every 7th.  Every kernel x dtype x (gelu_numba,
+gelu_numba.parallel) x (contiguous, strided [::3]) is run on it and
+its result's SHA-256 printed (first 16 hex digits), as JSON.  The inputs
+are made once and carried over: random generators need not agree across
+architectures.  Used for aarch64 under qemu-user (shared/arm64.md;
+benchmarks/figures/aarch64_bits.json).
+"""
+
+import argparse
+import hashlib
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+
+def make_sample(path, n=1 << 18, seed=20261207):
+    rng = np.random.default_rng(seed)
+    d = {}
+    for dt, u in (("float32", np.uint32), ("float64", np.uint64)):
+        t = np.dtype(dt).type
+        bits = rng.integers(0, np.iinfo(u).max, n, dtype=u, endpoint=True).view(t)
+        x = np.concatenate([bits, rng.normal(0, 3, n).astype(t), -rng.uniform(0, 40, n).astype(t),
+                            rng.uniform(-1.1, -0.4, n).astype(t), np.array([0, -0.0, np.inf, -np.inf, np.nan], t)])
+        dy = rng.normal(0, 1, x.size).astype(t)
+        dy[::7] = rng.integers(0, np.iinfo(u).max, dy[::7].size, dtype=u).view(t)
+        d["x_" + dt], d["dy_" + dt] = x, dy
+    np.savez(path, **d)
+
+
+def digests(path):
+    import gelu_numba as gn
+    import gelu_numba.parallel as gp
+    from gelu_numba.core.names import BINARY, UNARY
+
+    d = np.load(path)
+    out = {}
+    with np.errstate(all="ignore"):
+        for dt in ("float32", "float64"):
+            x, dy = d["x_" + dt], d["dy_" + dt]
+            for name in UNARY + BINARY:
+                for mod in (gn, gp):
+                    f = getattr(mod, name)
+                    for layout, sl in (("contiguous", slice(None)), ("strided", slice(None, None, 3))):
+                        y = f(x[sl]) if name in UNARY else f(dy[sl], x[sl])
+                        key = f"{name}/{dt}/{mod.__name__}/{layout}"
+                        out[key] = hashlib.sha256(np.ascontiguousarray(y).tobytes()).hexdigest()[:16]
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("sample", help="the .npz of inputs")
+    p.add_argument("--make-sample", action="store_true", help="write the sample instead of reading it")
+    args = p.parse_args(argv)
+    if args.make_sample:
+        make_sample(args.sample)
+        return
+    print(json.dumps(digests(args.sample)))
+
+
+if __name__ == "__main__":
+    main()
