@@ -601,7 +601,12 @@ def _backward(dy, x, v, form):
 
 @jitable
 def gelu(x):
-    """Exact GELU, x * Phi(x), Phi the standard normal CDF."""
+    """Exact GELU, x * Phi(x), Phi the standard normal CDF.
+
+    Worst error: float32 1.35 ulp (x = -1.8397154), monotone above the
+    minimum, over all 2^32 inputs; float64 1.42 ulp (x = -37.321), searched
+    (docs/accuracy.md).
+    """
     if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
         return cpu_float32_kernel("gelu", x)
     return _f(x, pick(x, C.GELU_F32, C.GELU_F64), EXACT)
@@ -625,7 +630,12 @@ def gelu_sigmoid(x):
 
 @jitable
 def gelu_grad(x):
-    """Derivative of the exact GELU, Phi(x) + x phi(x)."""
+    """Derivative of the exact GELU, Phi(x) + x phi(x).
+
+    Worst error, in ulps of max(|f'(x)|, Phi(x)): float32 1.42 ulp
+    (x = -12.091142) over all 2^32 inputs, 1.39 ulp of f' itself within
+    2^-4 of its zero; float64 1.04 ulp (x = -0.048), searched.
+    """
     if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
         return cpu_float32_kernel("gelu_grad", x)
     return _df(x, pick(x, C.GELU_F32, C.GELU_F64), EXACT)
@@ -673,7 +683,13 @@ def gelu_sigmoid_grad2(x):
 
 @jitable
 def gelu_backward(dy, x):
-    """Fused backward of the exact GELU: dy * gelu_grad(x)."""
+    """Fused backward of the exact GELU: dy * gelu_grad(x).
+
+    Worst error, in ulps of |dy| max(|f'(x)|, Phi(x)): float32 1.75 ulp
+    (x = -1.0053464) over all 2^32 x with dy ~ N(0, 1); with dy = 1 the
+    bits of gelu_grad.  float64: dy times f' (mantissa and power of two
+    kept apart) scaled once, as gelu_grad is computed.
+    """
     if cpu_float32(x):
         return cpu_float32_kernel("gelu_backward", dy, x)
     return _backward(dy, x, pick(x, C.GELU_F32, C.GELU_F64), EXACT)
