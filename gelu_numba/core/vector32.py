@@ -308,6 +308,25 @@ class _Parts:
         values = self.lookups(self.entry())
         return self.L.select(self.in_tail, self.tail(values, dy), self.middle(values, dy))
 
+    def value_by_branch(self, dy=None):
+        """``value`` for one lane (the scalar emission), computing only its
+        region's formula: a branch, where a vector computes both and
+        selects.  The same bits: each region reads its own entry of the
+        same tables (on SSE2-only targets every fused step of the other
+        region was a call of libm's fmaf)."""
+        L, b = self.L, self.L.builder
+        with b.if_else(self.in_tail) as (tail, middle):
+            with tail:
+                y_tail = self.tail(self.lookups(self.tail_entry()), dy)
+                from_tail = b.block
+            with middle:
+                y_middle = self.middle(self.lookups(self.middle_entry()), dy)
+                from_middle = b.block
+        y = b.phi(y_tail.type)
+        y.add_incoming(y_tail, from_tail)
+        y.add_incoming(y_middle, from_middle)
+        return y
+
 
 def _quiet_nan(L, dy, out):
     """out, or dy's NaN quieted where dy is a NaN: the same in every lane and
@@ -357,9 +376,9 @@ def _kernel(builder, kind, isa, x32, dy32=None):
     if kind in FLOAT32_LANES:
         if isa in (SCALAR, SOFT):
             L = Lanes32(builder, 1, SCALAR, hardware_fma=isa != SOFT and _fma_without_emulation())
+            y = _Parts(L, kind, xs).value_by_branch(dy32)
         else:
-            L = Lanes32(builder, WIDTH32[isa], isa)
-        y = _Parts(L, kind, xs).value(dy32)
+            y = _Parts(Lanes32(builder, WIDTH32[isa], isa), kind, xs).value(dy32)
     elif isa not in (SCALAR, SOFT):
         parts = []
         dys = halves(builder, dy32) if dy32 is not None else (None, None)
