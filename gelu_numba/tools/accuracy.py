@@ -128,17 +128,49 @@ class Worst:
         return f"{self.name} {self.dtype}: {self.max_ulp:.3f} ulp at x = {self.at!r} ({self.points} points)"
 
 
+def backward_dy(size, dtype, seed=2):
+    """The dy a backward kernel is measured with on a sample: N(0, 1)."""
+    return np.random.default_rng(seed).standard_normal(size).astype(dtype)
+
+
 def max_ulp_error(name, dtype, x=None, target="cpu", prec=reference.DEFAULT_PREC):
-    """Worst ulp error of kernel `name` on the points x (default: adversarial)."""
+    """Worst ulp error of kernel `name` on the points x (default: adversarial).
+    A backward kernel is measured at dy = ``backward_dy`` against dy f'(x), in
+    ulps of |dy| max(|f'(x)|, first term), as f' is."""
     from ..core.build import ufunc
 
     dtype = np.dtype(dtype).type
     x = adversarial_points(dtype) if x is None else np.asarray(x, dtype=dtype)
+    if name.endswith("_backward"):
+        dy = backward_dy(x.size, dtype)
+        with np.errstate(under="ignore"):
+            y = ufunc(name, target)(dy, x)
+        err = np.abs(_backward_ulp_error(variant_of(name) + "_grad", x, dy, y, prec))
+        i = int(np.argmax(err))
+        return Worst(name, np.dtype(dtype).name, float(err[i]), float(x[i]), int(x.size))
     with np.errstate(under="ignore"):
         y = ufunc(name, target)(x)
     err = np.abs(reference.ulp_error(name, x, y, prec=prec))
     i = int(np.argmax(err))
     return Worst(name, np.dtype(dtype).name, float(err[i]), float(x[i]), int(x.size))
+
+
+def _backward_ulp_error(grad, x, dy, y, prec):
+    """(y - dy f'(x)) in ulps of |dy| max(|f'(x)|, first term), mpmath."""
+    import mpmath as mp
+
+    out = np.empty(x.shape, dtype=np.float64)
+    for i in range(x.size):
+        v, first = reference._pair(grad, x[i], prec)
+        yi, d = float(y[i]), float(dy[i])
+        if not isinstance(v, mp.mpf) or not math.isfinite(yi):
+            want = d * float(v)
+            out[i] = 0.0 if (math.isnan(want) and math.isnan(yi)) or want == yi else math.inf
+            continue
+        with mp.workprec(prec):
+            scale = abs(mp.mpf(d)) * max(abs(v), abs(first))
+            out[i] = 0.0 if scale == 0 and yi == 0 else float((mp.mpf(yi) - mp.mpf(d) * v) / reference.ulp(scale, y.dtype))
+    return out
 
 
 def _ulp32(v):

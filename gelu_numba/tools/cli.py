@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from .. import __version__
+from ..core.names import BINARY as BACKWARD
 from ..core.names import UNARY as KERNELS
 from .bench import OPERATIONS
 
@@ -320,7 +321,7 @@ def _status(acc):
 
 
 def accuracy(args):
-    kernels = args.kernel or list(KERNELS)
+    kernels = args.kernel or list(KERNELS) + list(BACKWARD)
     dtypes = args.dtype or (["float32"] if args.exhaustive else ["float32", "float64"])
     if args.range is not None and not args.exhaustive:
         raise UsageError("gelu-numba accuracy: --range applies to --exhaustive (the sampled table has fixed points)")
@@ -351,7 +352,7 @@ def _exhaustive(args, kernels):
     rows = []
     for name in kernels:
         t = time.perf_counter()
-        w = exhaustive_float32(name, target=target, chunk=args.chunk, interval=args.range,
+        w = exhaustive_float32(name, target=target, chunk=args.chunk, interval=args.range, dy=args.dy,
                                progress=Progress(f"{name:18}", enabled=None if not args.json else False))
         checked = name in FORWARD and (args.range is None or args.range[1] >= MINIMUM[variant_of(name)])
         rows.append({"kernel": name, "dtype": "float32", "max_ulp": w.max_ulp, "at": w.at, "points": w.points,
@@ -596,10 +597,15 @@ def build_parser():
                        help="ulp error tables against mpmath (or all float32 inputs)")
     p.add_argument("--exhaustive", action="store_true", help="every float32 input, with monotonicity (minutes)")
     p.add_argument("--range", type=float, nargs=2, metavar=("LO", "HI"),
-                   help="with --exhaustive: only the float32 inputs in [LO, HI]")
+                   help="with --exhaustive: only the float32 inputs in [LO, HI] (a range counts float32 "
+                        "values, not width: [-1, 1] holds about half of all 2**32)")
     p.add_argument("--dtype", action="append", choices=("float32", "float64"),
                    help="repeatable; default: both, or float32 with --exhaustive")
-    p.add_argument("--kernel", action="append", choices=KERNELS, help=f"repeatable; default: all {len(KERNELS)}")
+    p.add_argument("--kernel", action="append", choices=KERNELS + BACKWARD,
+                   help=f"repeatable; default: all {len(KERNELS) + len(BACKWARD)} (the backward kernels "
+                        "measured against dy f'(x) in ulps of |dy| max(|f'|, first term))")
+    p.add_argument("--dy", choices=("random", "ones"), default="random",
+                   help="with --exhaustive, the backward kernels' dy: N(0, 1) fixed per chunk, or 1")
     p.add_argument("--target", default="cpu", choices=("cpu", *FLOAT32_ONLY),
                    help="same-precision: float32 computed in float32, the CUDA kernels' arithmetic")
     p.add_argument("--chunk", type=_size, default=1 << 22, help=argparse.SUPPRESS)
