@@ -161,6 +161,19 @@ def test_accuracy_json(capsys):
         ("gelu_sigmoid", "float32"), ("gelu_sigmoid", "float64")]
 
 
+def test_accuracy_measures_backward_kernels(capsys):
+    """The backward kernels are in the accuracy command, measured against
+    dy f'(x) (mpmath) at a fixed N(0, 1) dy, within the contract."""
+    status, out, _ = run(capsys, "accuracy", "--kernel", "gelu_backward", "--kernel", "gelu_sigmoid_backward",
+                         "--json")
+    assert status == 0
+    rows = json.loads(out)["accuracy"]
+    assert [(r["kernel"], r["dtype"]) for r in rows] == [
+        ("gelu_backward", "float32"), ("gelu_backward", "float64"),
+        ("gelu_sigmoid_backward", "float32"), ("gelu_sigmoid_backward", "float64")]
+    assert all(0 < r["max_ulp"] <= 2 for r in rows), rows
+
+
 def test_accuracy_same_precision_is_float32_only(capsys):
     status, out, _ = run(capsys, "accuracy", "--target", "same-precision", "--kernel", "gelu", "--json")
     assert status == 0
@@ -662,7 +675,7 @@ def test_accuracy_help_counts_the_kernels():
     r = _cli("accuracy", "--help")
     text = " ".join(r.stdout.split())
     assert r.returncode == 0 and "--kernel" in text
-    assert f"repeatable; default: all {len(cli.KERNELS)}" in text and "six" not in text
+    assert f"repeatable; default: all {len(cli.KERNELS) + len(cli.BACKWARD)}" in text and "six" not in text
 
 
 def test_compile_refuses_an_unusable_numba_cache_dir(tmp_path, capsys, monkeypatch):

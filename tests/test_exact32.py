@@ -380,3 +380,19 @@ def test_grad_checks_catch_planted_table_bugs(mutant):
         except AssertionError:
             failures += 1
     assert failures, f"no check caught the {mutant}"
+
+
+def test_the_backward_sweep_measures_dy_times_f_prime():
+    """exhaustive_float32 on a backward kernel: with dy = 1 it finds
+    gelu_grad's worst case (the same bits), with random dy a bound under 2
+    ulp, and it fails a backward that is not dy f' (the tanh form's f')."""
+    from gelu_numba.tools.accuracy import exhaustive_float32
+
+    interval = (-1.01, -1.0)
+    ones = exhaustive_float32("gelu_backward", interval=interval, dy="ones")
+    grad = exhaustive_float32("gelu_grad", interval=interval)
+    assert (ones.max_ulp, ones.at) == (grad.max_ulp, grad.at)
+    assert exhaustive_float32("gelu_backward", interval=interval, dy="random").max_ulp <= WORST_BACKWARD_ULP
+    wrong = exhaustive_float32("gelu_backward", interval=interval, dy="random",
+                               kernel=lambda dy, x: (dy * gn.gelu_tanh_grad(x)).astype(np.float32))
+    assert wrong.max_ulp > 100
