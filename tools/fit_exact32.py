@@ -149,6 +149,12 @@ def fit_rounded(d, g, w, degree, fixed=()):
     return coef
 
 
+def fit_piece(d, g, w, degree):
+    """A piece's rounded coefficients and the worst weighted error of their fit."""
+    coef = fit_rounded(d, g, w, degree)
+    return coef, float(np.max(np.abs(np.polynomial.polynomial.polyval(d, coef) - g) * w))
+
+
 def nodes(lo, hi, n=NODES):
     mid, half = (lo + hi) / 2, (hi - lo) / 2
     return mid + half * np.cos((np.arange(n) + 0.5) * np.pi / n)
@@ -226,9 +232,7 @@ def fit_middle(x_sat):
             g = np.array([float((gelu(x) - mp.mpf(c0)) / (mp.mpf(x) - mp.mpf(xc))) for x in xs])
             w = np.array([abs(x - xc) / float(abs(gelu(x))) for x in xs])
         d = xs - xc
-        coef = fit_rounded(d, g, w, MIDDLE_DEGREE)
-        got = np.polynomial.polynomial.polyval(d, coef)
-        err = float(np.max(np.abs(got - g) * w))
+        coef, err = fit_piece(d, g, w, MIDDLE_DEGREE)
         err_max = max(err_max, err)
         rows.append((index, xc, c0, h, coef, err, lo, hi))
     return rows, err_max
@@ -245,9 +249,7 @@ def fit_tail():
         g = np.array([float((big_m(t) - mp.mpf(c0)) / (mp.mpf(t) - mp.mpf(tc))) for t in ts])
         w = np.array([abs(t - tc) / float(big_m(t)) for t in ts])
         d = ts - tc
-        coef = fit_rounded(d, g, w, TAIL_DEGREE)
-        got = np.polynomial.polynomial.polyval(d, coef)
-        err = float(np.max(np.abs(got - g) * w))
+        coef, err = fit_piece(d, g, w, TAIL_DEGREE)
         err_max = max(err_max, err)
         rows.append((index, tc, c0, coef, err, lo, hi))
     return rows, err_max
@@ -300,9 +302,7 @@ def fit_grad_middle(x_sat):
             g = np.array([float((gelu_grad(x) - mp.mpf(c0)) / (mp.mpf(x) - mp.mpf(xc))) for x in xs])
             w = np.array([abs(x - xc) / float(abs(gelu_grad(x))) for x in xs])
             d = xs - xc
-        coef = fit_rounded(d, g, w, GRAD_MIDDLE_DEGREE)
-        got = np.polynomial.polynomial.polyval(d, coef)
-        err = float(np.max(np.abs(got - g) * w))
+        coef, err = fit_piece(d, g, w, GRAD_MIDDLE_DEGREE)
         err_max = max(err_max, err)
         rows.append((index, xc, a, c0, coef, err, lo, hi))
     return rows, err_max, (xh, xl)
@@ -320,9 +320,7 @@ def fit_grad_tail():
         g = np.array([float((big_g(t) - mp.mpf(c0)) / (mp.mpf(t) - mp.mpf(tc))) for t in ts])
         w = np.array([abs(t - tc) / float(big_g(t)) for t in ts])
         d = ts - tc
-        coef = fit_rounded(d, g, w, GRAD_TAIL_DEGREE)
-        got = np.polynomial.polynomial.polyval(d, coef)
-        err = float(np.max(np.abs(got - g) * w))
+        coef, err = fit_piece(d, g, w, GRAD_TAIL_DEGREE)
         err_max = max(err_max, err)
         rows.append((index, tc, c0, coef, err, lo, hi))
     return rows, err_max

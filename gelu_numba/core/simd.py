@@ -87,7 +87,78 @@ def _declare(module, name, ret, args):
         return ir.Function(module, ir.FunctionType(ret, args), name=name)
 
 
-class Lanes:
+class _Operations:
+    """The operations both kinds of lanes share, whatever their element
+    type (``self.float_type``, ``self.int_type``: a lane's float and
+    integer of the same width).  Each docstring names the AVX-512
+    instruction for float64 lanes and, after a slash, for float32 lanes
+    (``ymm``/``xmm`` forms on narrower CPUs, scalar forms for one lane)."""
+
+    # -- arithmetic (correctly rounded) ------------------------------------
+
+    def add(self, a, b):
+        """a + b: vaddpd / vaddps."""
+        return self.builder.fadd(a, b)
+
+    def sub(self, a, b):
+        """a - b: vsubpd / vsubps."""
+        return self.builder.fsub(a, b)
+
+    def mul(self, a, b):
+        """a * b: vmulpd / vmulps."""
+        return self.builder.fmul(a, b)
+
+    def min(self, a, b):
+        """a if a < b else b: vminpd / vminps (operands NaN-free)."""
+        return self.select(self.less(a, b), a, b)
+
+    def horner(self, s, coefficients):
+        """c0 + s (c1 + s (c2 + ...)), coefficients per lane: one
+        vfmadd213pd / vfmadd213ps per degree."""
+        p = coefficients[-1]
+        for c in reversed(coefficients[:-1]):
+            p = self.fma(p, s, c)
+        return p
+
+    # -- comparisons and selection -----------------------------------------
+
+    def less(self, a, b):
+        """a < b per lane: vcmppd / vcmpps into a k-mask (ordered,
+        signalling on NaN: the kernels remove NaN before they compare)."""
+        return self.builder.fcmp_ordered("<", a, b)
+
+    def less_equal(self, a, b):
+        """a <= b per lane: vcmppd / vcmpps into a k-mask."""
+        return self.builder.fcmp_ordered("<=", a, b)
+
+    def select(self, mask, a, b):
+        """a where mask, else b: vblendmpd / vblendmps (or a masked move)."""
+        return self.builder.select(mask, a, b)
+
+    # -- bits ---------------------------------------------------------------
+
+    def bits(self, a):
+        """Each lane's bits, as integers (no instruction)."""
+        return self.builder.bitcast(a, self.int_type)
+
+    def from_bits(self, a):
+        """Integers reinterpreted as floats (no instruction)."""
+        return self.builder.bitcast(a, self.float_type)
+
+    def shift_left(self, a, n):
+        """a << n: vpsllq / vpslld."""
+        return self.builder.shl(a, self.int_const(n))
+
+    def shift_right(self, a, n):
+        """a >> n, logical: vpsrlq / vpsrld."""
+        return self.builder.lshr(a, self.int_const(n))
+
+    def int_add(self, a, b):
+        """a + b as integers (wrapping): vpaddq / vpaddd."""
+        return self.builder.add(a, b)
+
+
+class Lanes(_Operations):
     """`width` float64 lanes (1: a scalar) emitted into `builder`."""
 
     def __init__(self, builder, width, isa, hardware_fma=True):
@@ -100,6 +171,7 @@ class Lanes:
         self.module = builder.module
         vec = (lambda t: t) if width == 1 else (lambda t: ir.VectorType(t, width))
         self.f64, self.i64, self.f32, self.mask = vec(F64), vec(I64), vec(F32), vec(I1)
+        self.float_type, self.int_type = self.f64, self.i64
         self._suffix = "f64" if width == 1 else f"v{width}f64"
 
     # -- constants --------------------------------------------------------
@@ -115,18 +187,6 @@ class Lanes:
 
     # -- arithmetic (correctly rounded) ------------------------------------
 
-    def add(self, a, b):
-        """a + b: vaddpd."""
-        return self.builder.fadd(a, b)
-
-    def sub(self, a, b):
-        """a - b: vsubpd."""
-        return self.builder.fsub(a, b)
-
-    def mul(self, a, b):
-        """a * b: vmulpd."""
-        return self.builder.fmul(a, b)
-
     def fma(self, a, b, c):
         """a * b + c rounded once: vfmadd213pd; where the CPU has no FMA
         (``hardware_fma=False``), the same result from plain arithmetic
@@ -140,55 +200,6 @@ class Lanes:
         """|a|: vandpd with the sign mask."""
         fn = _declare(self.module, f"llvm.fabs.{self._suffix}", self.f64, [self.f64])
         return self.builder.call(fn, [a])
-
-    def min(self, a, b):
-        """a if a < b else b: vminpd (operands NaN-free)."""
-        return self.select(self.less(a, b), a, b)
-
-    def horner(self, s, coefficients):
-        """c0 + s (c1 + s (c2 + ...)), coefficients per lane: one
-        vfmadd213pd per degree."""
-        p = coefficients[-1]
-        for c in reversed(coefficients[:-1]):
-            p = self.fma(p, s, c)
-        return p
-
-    # -- comparisons and selection -----------------------------------------
-
-    def less(self, a, b):
-        """a < b per lane: vcmppd into a k-mask (ordered, signalling on NaN:
-        the kernels remove NaN before they compare)."""
-        return self.builder.fcmp_ordered("<", a, b)
-
-    def less_equal(self, a, b):
-        """a <= b per lane: vcmppd into a k-mask."""
-        return self.builder.fcmp_ordered("<=", a, b)
-
-    def select(self, mask, a, b):
-        """a where mask, else b: vblendmpd (or a masked move)."""
-        return self.builder.select(mask, a, b)
-
-    # -- bits ---------------------------------------------------------------
-
-    def bits(self, a):
-        """The 64 bits of each lane, as integers (no instruction)."""
-        return self.builder.bitcast(a, self.i64)
-
-    def from_bits(self, a):
-        """Integers reinterpreted as float64 (no instruction)."""
-        return self.builder.bitcast(a, self.f64)
-
-    def shift_left(self, a, n):
-        """a << n: vpsllq."""
-        return self.builder.shl(a, self.int_const(n))
-
-    def shift_right(self, a, n):
-        """a >> n, logical: vpsrlq."""
-        return self.builder.lshr(a, self.int_const(n))
-
-    def int_add(self, a, b):
-        """a + b as 64-bit integers: vpaddq."""
-        return self.builder.add(a, b)
 
     def reciprocal(self, d):
         """1/d for 1 <= d <= 2, within 2^-46: a float32 division (correctly
@@ -395,7 +406,7 @@ def is_nan(builder, v):
 WIDTH32 = {AVX512: 16, AVX2: 8, SCALAR: 1}
 
 
-class Lanes32:
+class Lanes32(_Operations):
     """`width` float32 lanes (1: a scalar) emitted into `builder`: the
     vocabulary of the kernels computed in float32 lanes.  Tables have 32
     float32 entries, indexed by the low five bits of a lane's integer.
@@ -423,6 +434,7 @@ class Lanes32:
         self.module = builder.module
         vec = (lambda t: t) if width == 1 else (lambda t: ir.VectorType(t, width))
         self.f32, self.i32, self.mask = vec(F32), vec(I32), vec(I1)
+        self.float_type, self.int_type = self.f32, self.i32
         self._suffix = "f32" if width == 1 else f"v{width}f32"
 
     # -- constants --------------------------------------------------------
@@ -441,18 +453,6 @@ class Lanes32:
 
     # -- arithmetic ----------------------------------------------------------
 
-    def add(self, a, b):
-        """a + b: vaddps."""
-        return self.builder.fadd(a, b)
-
-    def sub(self, a, b):
-        """a - b: vsubps."""
-        return self.builder.fsub(a, b)
-
-    def mul(self, a, b):
-        """a * b: vmulps."""
-        return self.builder.fmul(a, b)
-
     def fma(self, a, b, c):
         """a * b + c rounded once: vfmadd213ps (``soft_fma32`` without FMA)."""
         if not self.hardware_fma:
@@ -460,56 +460,11 @@ class Lanes32:
         fn = _declare(self.module, f"llvm.fma.{self._suffix}", self.f32, [self.f32] * 3)
         return self.builder.call(fn, [a, b, c])
 
-    def min(self, a, b):
-        """a if a < b else b: vminps (operands NaN-free)."""
-        return self.select(self.less(a, b), a, b)
-
     def max(self, a, b):
         """a if b < a else b: vmaxps (operands NaN-free)."""
         return self.select(self.less(b, a), a, b)
 
-    def horner(self, s, coefficients):
-        """c0 + s (c1 + s (c2 + ...)): one vfmadd213ps per degree."""
-        p = coefficients[-1]
-        for c in reversed(coefficients[:-1]):
-            p = self.fma(p, s, c)
-        return p
-
-    # -- comparisons and selection -------------------------------------------
-
-    def less(self, a, b):
-        """a < b per lane: vcmpps into a k-mask (operands NaN-free)."""
-        return self.builder.fcmp_ordered("<", a, b)
-
-    def less_equal(self, a, b):
-        """a <= b per lane: vcmpps into a k-mask."""
-        return self.builder.fcmp_ordered("<=", a, b)
-
-    def select(self, mask, a, b):
-        """a where mask, else b: vblendmps (or a masked move)."""
-        return self.builder.select(mask, a, b)
-
-    # -- bits ---------------------------------------------------------------
-
-    def bits(self, a):
-        """The 32 bits of each lane, as integers (no instruction)."""
-        return self.builder.bitcast(a, self.i32)
-
-    def from_bits(self, a):
-        """Integers reinterpreted as float32 (no instruction)."""
-        return self.builder.bitcast(a, self.f32)
-
-    def shift_left(self, a, n):
-        """a << n: vpslld."""
-        return self.builder.shl(a, self.int_const(n))
-
-    def shift_right(self, a, n):
-        """a >> n, logical: vpsrld."""
-        return self.builder.lshr(a, self.int_const(n))
-
-    def int_add(self, a, b):
-        """a + b as 32-bit integers (wrapping): vpaddd."""
-        return self.builder.add(a, b)
+    # -- integers -------------------------------------------------------------
 
     def int_sub(self, a, b):
         """a - b as 32-bit integers: vpsubd."""
