@@ -44,8 +44,8 @@ def test_monotone_in_consecutive_floats_near_minimum(variant, dtype):
     """Above the minimum for every kernel (the contract); below it too for
     the correctly rounded ones.  The float32 exact GELU in float32 lanes is
     within 1.35 ulp, not correctly rounded, and below x* (where f falls by
-    a quarter of an ulp per step at x* - 0.08) its tail's rounding steps
-    the wrong way now and then: the contract asks nothing there."""
+    a fraction of an ulp per step) its tail's rounding steps the wrong way
+    now and then: the contract asks nothing there."""
     from gelu_numba.core import vector32
 
     offsets = None
