@@ -212,17 +212,17 @@ class _Parts:
     folds dy into that product: the product as the exact sum of two floats
     (TwoSum), dy times the larger inside the last FMA, so that dy adds no
     rounding of its own; a |dy| > 2^64 is scaled by 2^-64 first (k + 64)
-    so that dy C0 cannot overflow where the result does not.  x <= -15 gives -0.0 (dy -0.0).
+    so that dy C0 cannot overflow where the result does not.  x <= -15
+    gives -0.0 (dy -0.0).
 
     Both regions' pieces share one set of 32-entry tables: ``entry``
     gives each lane its own region's, ``middle_entry`` and ``tail_entry``
     one region's for every lane.  ``middle`` and ``tail`` compute at x
     clamped into their region (and with the other region's dy as 0), so a
     lane of the other region, whose value is selected away, raises no
-    flag; ``value`` is select(in_tail, tail, middle), which the loops of
-    every emission compute, whether for a whole block at once or, on
-    AVX-512, for the middle lanes of a block and the tail lanes of several
-    blocks gathered together."""
+    flag.  The vector emissions compute both and select (``value``); the
+    scalar emission branches and computes one (``value_by_branch``): the
+    same bits."""
 
     def __init__(self, L, kind, x, E=E):
         self.L, self.kind, self.x, self.E = L, kind, x, E
