@@ -304,14 +304,19 @@ def test_scalar_emission_with_the_real_tables_passes_the_same_checks():
 
 @pytest.mark.parametrize("mutant", list(MUTANTS))
 def test_checks_catch_planted_table_bugs(mutant):
-    run = _compile(MUTANTS[mutant])
+    assert _failures(_compile(MUTANTS[mutant]), (_check_accuracy, _check_monotone)), \
+        f"neither check caught the {mutant}"
+
+
+def _failures(kernel, checks):
+    """How many of `checks` fail on `kernel`."""
     failures = 0
-    for check in (_check_accuracy, _check_monotone):
+    for check in checks:
         try:
-            check(run)
+            check(kernel)
         except AssertionError:
             failures += 1
-    assert failures, f"neither check caught the {mutant}"
+    return failures
 
 
 def test_grad_dense_sample_within_documented_bound():
@@ -372,14 +377,8 @@ def test_grad_scalar_emission_matches():
 
 @pytest.mark.parametrize("mutant", list(GRAD_MUTANTS))
 def test_grad_checks_catch_planted_table_bugs(mutant):
-    run = _compile(GRAD_MUTANTS[mutant], grad=True)
-    failures = 0
-    for check in (_check_grad_accuracy, _check_near_zero):
-        try:
-            check(run)
-        except AssertionError:
-            failures += 1
-    assert failures, f"no check caught the {mutant}"
+    assert _failures(_compile(GRAD_MUTANTS[mutant], grad=True), (_check_grad_accuracy, _check_near_zero)), \
+        f"no check caught the {mutant}"
 
 
 def test_the_backward_sweep_measures_dy_times_f_prime():

@@ -270,7 +270,7 @@ class _Parts:
         # times a selected 1.0, which LLVM turns into dy times the value at
         # the clamp (about 1 + 2^-23: "underflow" for a subnormal dy)
         unused = L.select(self.in_tail, L.const(0.0), L.select(saturated, L.const(0.0), dy))
-        return _quiet_nan(L, dy, L.select(saturated, dy, L.mul(unused, g)))
+        return L.select(saturated, dy, L.mul(unused, g))
 
     def tail(self, values, dy=None):
         L, E, t = self.L, self.E, self.t
@@ -301,12 +301,12 @@ class _Parts:
         low = L.add(L.sub(m0, L.sub(high, back)), L.sub(rest, back))
         out = L.scale(L.fma(scaled, high, L.mul(scaled, low)), k)
         out = L.select(infinite, L.sub(L.const(-0.0), dy_tail), out)  # dy f'(x) = -dy: f' < 0 here
-        out = L.select(self.saturated, L.mul(dy, L.const(-0.0)), out)
-        return _quiet_nan(L, dy, out)
+        return L.select(self.saturated, L.mul(dy, L.const(-0.0)), out)
 
     def value(self, dy=None):
         values = self.lookups(self.entry())
-        return self.L.select(self.in_tail, self.tail(values, dy), self.middle(values, dy))
+        y = self.L.select(self.in_tail, self.tail(values, dy), self.middle(values, dy))
+        return y if dy is None else _quiet_nan(self.L, dy, y)
 
     def value_by_branch(self, dy=None):
         """``value`` for one lane (the scalar emission), computing only its
@@ -325,7 +325,7 @@ class _Parts:
         y = b.phi(y_tail.type)
         y.add_incoming(y_tail, from_tail)
         y.add_incoming(y_middle, from_middle)
-        return y
+        return y if dy is None else _quiet_nan(L, dy, y)
 
 
 def _quiet_nan(L, dy, out):
