@@ -20,7 +20,7 @@ def main():
 
         from gelu_numba.torch import GELU
     except ImportError:
-        print("PyTorch: not installed, not tried (see README: 'PyTorch')")
+        print("PyTorch: not installed, not tried (see docs/ecosystem.md, 'PyTorch')")
         return result
     t = torch.randn(32, 10, 64)
     result["torch"] = tuple(GELU(approximate="tanh")(t).shape)

@@ -13,7 +13,7 @@ try:
     import torch
 except ImportError:
     sys.exit("train_small_model.py needs PyTorch, which is not installed: "
-             "pip install torch (a CPU-only build: see README, 'PyTorch')")
+             "pip install torch (a CPU-only build: see docs/ecosystem.md, 'PyTorch')")
 
 from gelu_numba.torch import GELU
 

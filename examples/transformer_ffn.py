@@ -46,7 +46,7 @@ def main(d_model=64, d_ff=256, batch=(8, 16), dtype=np.float64, seed=0):
         import torch
     except ImportError:
         print("PyTorch is not installed, so there is no cross-check against torch.nn.functional.gelu "
-              "(pip install torch; a CPU-only build: see README, 'PyTorch')")
+              "(pip install torch; a CPU-only build: see docs/ecosystem.md, 'PyTorch')")
         return report
     tensors = [torch.tensor(a, requires_grad=True) for a in (x, w1, b1, w2, b2)]
     tx, tw1, tb1, tw2, tb2 = tensors

@@ -7,27 +7,116 @@
     def scaled_gelu(x, a):
         return a * gelu(x)
 
-Each is a plain Python function registered with Numba, so it can be called
-from ``@njit`` and ``@vectorize`` code, from ``@cuda.jit`` code once
-``gelu_numba.gpu`` is imported, and as plain Python on NumPy float32/float64
-scalars.  In CPU code it gives the ufuncs' bits: float64 is the formula the
-float64 loops are compiled from, float32 the scalar emission of the float32
-loops' algorithm (``gelu_numba.core.vector32``).  As plain Python, and on
-CUDA, float32 follows the CUDA kernels' arithmetic (float32 double word).
+Each can be called from ``@njit`` and ``@vectorize`` code (float32 and
+float64 arguments; anything else is a typing error), from ``@cuda.jit`` code
+once ``gelu_numba.gpu`` is imported, and as plain Python.  In CPU code it
+gives the ufuncs' bits: float64 is the formula the float64 loops are
+compiled from, float32 the scalar emission of the float32 loops' algorithm
+(``gelu_numba.core.vector32``).
+
+As plain Python:
+
+- a Python float or ``np.float64`` (and, for the backward kernels, ``dy`` of
+  the same kind) runs the float64 formula: the ufunc's bits;
+- ``np.float32`` (both arguments) follows the CUDA kernels' arithmetic
+  (float32 double word), as the CUDA simulator does: within the float32
+  contract, not always the CPU ufunc's bits;
+- any other real number, or a mix of kinds, gives exactly what the ufunc
+  gives for the same arguments, by NumPy's casting: Python ints, int32/64
+  and uint32/64 compute in float64; bool, int8/16, uint8/16 and float16 in
+  float32.  ``gelu(1)`` is ``gelu_numba.gelu(1)``, ``np.float64(0.841...)``;
+- anything else (complex, strings, None, long double) raises ``TypeError``.
 """
 
-from .core.formulas import (  # noqa: F401 (re-exported)
-    __all__,
-    gelu,
-    gelu_backward,
-    gelu_grad,
-    gelu_grad2,
-    gelu_sigmoid,
-    gelu_sigmoid_backward,
-    gelu_sigmoid_grad,
-    gelu_sigmoid_grad2,
-    gelu_tanh,
-    gelu_tanh_backward,
-    gelu_tanh_grad,
-    gelu_tanh_grad2,
-)
+import functools
+
+import numpy as np
+
+from .core import fp as _fp
+from .core import formulas as _formulas
+from .core.names import BINARY as _BINARY
+
+__all__ = list(_formulas.__all__)
+
+#: What a plain-Python call accepts, for the error message.
+_ACCEPTED = ("real numbers: Python int, float and bool, NumPy integer, bool and float16/32/64 "
+             "scalars (or arrays, computed by the ufunc)")
+
+
+def _formula_format(*args):
+    """np.float32 or float when every argument is of that one kind (the
+    formulas run on them as they are), else None."""
+    if all(type(a) is np.float32 for a in args):
+        return np.float32
+    if all(type(a) is float or type(a) is np.float64 for a in args):
+        return float
+    return None
+
+
+def _by_the_ufunc(name, args):
+    """The ufunc's result for args, or a TypeError that says what is accepted."""
+    from .core.build import ufunc
+
+    for a in args:
+        if isinstance(a, (complex, np.complexfloating, np.longdouble)) or not isinstance(
+                a, (int, float, np.number, np.bool_, np.ndarray)):
+            raise TypeError(f"gelu_numba.scalar.{name}: got {type(a).__name__}; it accepts {_ACCEPTED}")
+    try:
+        return ufunc(name)(*args)
+    except (TypeError, OverflowError) as exc:
+        raise TypeError(f"gelu_numba.scalar.{name}: {exc}; it accepts {_ACCEPTED}") from None
+
+
+def _public(fn):
+    """fn for plain-Python callers (what the ufunc gives, or TypeError), and
+    fn itself in compiled code (registered for the CPU here; for CUDA by
+    ``core.cuda.numba_cuda``, through ``PUBLIC``)."""
+    name = fn.__name__
+    if name in _BINARY:
+
+        def public(dy, x):
+            if _formula_format(dy, x) is not None:
+                return fn(dy, x)
+            return _by_the_ufunc(name, (dy, x))
+
+    else:
+
+        def public(x):
+            if _formula_format(x) is not None:
+                return fn(x)
+            return _by_the_ufunc(name, (x,))
+
+    functools.update_wrapper(public, fn)
+    public.__module__ = __name__
+    _register(public, fn, _fp._cpu_overload, _fp.CPU_JIT_OPTIONS)
+    PUBLIC.append((public, fn))
+    return public
+
+
+def _register(public, fn, overload, jit_options=None):
+    """Compiled calls of `public` compile `fn`, for float arguments only."""
+    from numba.core import types
+
+    def floats(*tys):
+        return all(isinstance(t, types.Float) for t in tys)
+
+    options = {} if jit_options is None else {"jit_options": jit_options}
+    if fn.__name__ in _BINARY:
+
+        @overload(public, **options)
+        def _ov(dy, x):
+            return fn if floats(dy, x) else None
+
+    else:
+
+        @overload(public, **options)
+        def _ov(x):
+            return fn if floats(x) else None
+
+
+#: (public function, the formula it calls), for the CUDA target.
+PUBLIC = []
+
+for _name in __all__:
+    globals()[_name] = _public(getattr(_formulas, _name))
+del _name

@@ -4,7 +4,7 @@ A plain ``floats()`` strategy spends most examples on huge magnitudes, where
 every kernel is trivially x or 0.  These mix in the regions that matter:
 the minimum, the junctions between a kernel's regions, the tails down to
 underflow, and tiny arguments.  Only float32 and float64 are drawn (float16
-and byte-swapped dtypes are out of scope, see README).
+and byte-swapped dtypes follow NumPy's casting: README, 'Types').
 """
 
 import numpy as np

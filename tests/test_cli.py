@@ -133,7 +133,7 @@ def test_report_names_the_missing_peer(tmp_path, capsys, monkeypatch):
     status, out, _ = run(capsys, "report", "--plots", tmp_path)
     assert status == 0
     assert ('Not compared, not installed: scipy (pip install ".[report]" in a gelu_numba checkout), '
-            'torch (pip install ".[torch]" in a gelu_numba checkout; CPU-only: see README), jax') in out
+            'torch (pip install ".[torch]" in a gelu_numba checkout; CPU-only: see docs/ecosystem.md, \'PyTorch\'), jax') in out
     assert "ratio: - (neither torch nor jax is installed" in out
 
 
@@ -563,7 +563,7 @@ def test_plot_writes_four_pictures(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     import matplotlib.image
 
-    status, out, _ = run(capsys, "plot", "--out", tmp_path)
+    status, out, _ = run(capsys, "plot", "--plots", tmp_path)
     assert status == 0
     paths = [pathlib.Path(p) for p in out.splitlines()]
     assert all(p.is_absolute() for p in paths)
@@ -574,6 +574,15 @@ def test_plot_writes_four_pictures(tmp_path, capsys):
         img = matplotlib.image.imread(p)
         assert img.shape[0] >= 400 and img.shape[1] >= 600  # readable at 100 %
         assert img[..., :3].std() > 0.05  # something drawn, not a blank canvas
+
+
+def test_report_and_plot_name_the_figure_directory_alike():
+    """One name for the same thing in both commands (--plots), --out an alias."""
+    parser = cli.build_parser()
+    for command in ("report", "plot"):
+        for flag in ("--plots", "--out"):
+            assert parser.parse_args([command, flag, "d"]).plots == "d", (command, flag)
+        assert "--plots DIR" in parser._subparsers._group_actions[0].choices[command].format_help()
 
 
 def test_plot_without_matplotlib_names_the_extra(tmp_path, capsys, monkeypatch):

@@ -54,3 +54,39 @@ def test_every_figure_block_is_filled_and_written_by_the_figures_command():
 def test_readme_is_short():
     lines = (ROOT / "README.md").read_text().count("\n")
     assert lines <= 250, f"README.md has {lines} lines; details belong in docs/"
+
+
+#: "see README, 'Types'", "see docs/ecosystem.md: 'PyTorch'", "README, 'Types'".
+POINTER = re.compile(r"(README|docs/[\w-]+\.md)(?:\.md)?(?:,|:)?\s+'([^']+)'")
+BARE = re.compile(r"see README\b(?![.,:]?\s*')")
+
+
+def _pointer_sources():
+    files = [ROOT / "pyproject.toml", *sorted((ROOT / "examples").glob("*.py")),
+             *sorted((ROOT / "gelu_numba").rglob("*.py")), *sorted((ROOT / "tests").glob("*.py")),
+             *sorted((ROOT / "tools").glob("*.py"))]
+    return [f for f in files if f.name != "test_docs.py"]
+
+
+def _sections(page):
+    """A page's headings and its bold paragraph labels (**PyTorch.**)."""
+    text = page.read_text()
+    return {m.strip() for m in re.findall(r"^#+\s*(.+)$", text, re.M)} | {
+        m.strip() for m in re.findall(r"\*\*([^*]+?)\.?\*\*", text)}
+
+
+def test_pointers_into_the_docs_name_a_section_that_exists():
+    """A message that sends a user to README or a docs page names the page and
+    a section of it that is there (text moves between pages)."""
+    bad = []
+    for path in _pointer_sources():
+        text = path.read_text()
+        for line_no, line in enumerate(text.splitlines(), 1):
+            where = f"{path.relative_to(ROOT)}:{line_no}"
+            if BARE.search(line):
+                bad.append(f"{where}: 'see README' without a section")
+            for page, section in POINTER.findall(line):
+                target = ROOT / (page if page.endswith(".md") else page + ".md")
+                if not target.exists() or section not in _sections(target):
+                    bad.append(f"{where}: {page} has no section {section!r}")
+    assert not bad, "\n".join(bad)

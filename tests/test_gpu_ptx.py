@@ -59,3 +59,25 @@ def test_the_check_sees_a_stray_float_literal():
     arr = types.float32[::1]
     code, _ = cuda.compile_ptx(promoted, (arr, arr, types.int64), cc=(8, 0))
     assert ptx_tools.F64_INSTRUCTION.findall(code)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_user_kernels_call_the_public_scalar_functions(dtype):
+    """gelu_numba.scalar's functions (plain-Python wrappers that check their
+    arguments) compile inside a user's @cuda.jit code, float32 staying float32."""
+    from numba import cuda, types
+
+    from gelu_numba.core import cuda as device
+    from gelu_numba.scalar import gelu, gelu_backward, gelu_tanh_grad2
+
+    device.numba_cuda()
+
+    def user(x, out):
+        i = cuda.grid(1)
+        if i < x.size:
+            out[i] = gelu(x[i]) + gelu_backward(x[i], x[i]) + gelu_tanh_grad2(x[i])
+
+    arr = getattr(types, dtype)[::1]
+    with ptx_tools.target_device((8, 0)):
+        code, _ = cuda.compile_ptx(user, (arr, arr), cc=(8, 0))
+    assert bool(ptx_tools.F64_INSTRUCTION.search(code)) == (dtype == "float64")

@@ -49,7 +49,7 @@ def _python(code, timeout=TIMEOUT, **env):
 def _tbb_env():
     """Environment in which Numba's tbb layer loads: the PyPI wheel puts
     libtbb.so.12 in <prefix>/lib, which is not on the loader's path in a
-    virtualenv (see README)."""
+    virtualenv (see docs/operations.md)."""
     return {"LD_LIBRARY_PATH": os.pathsep.join([os.path.join(sys.prefix, "lib"),
                                                 os.environ.get("LD_LIBRARY_PATH", "")]).rstrip(os.pathsep)}
 

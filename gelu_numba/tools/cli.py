@@ -3,7 +3,7 @@
     gelu-numba                       the report (the default subcommand)
     gelu-numba accuracy [--exhaustive [--range LO HI]] [--dtype float32] [--kernel gelu ...]
     gelu-numba bench [--size 1M 16M] [--threads 2]
-    gelu-numba plot [--out DIR]
+    gelu-numba plot [--plots DIR]
     gelu-numba compile               every CPU kernel into Numba's cache
 
 ``--json`` on report, accuracy and bench prints one JSON document instead of
@@ -261,7 +261,7 @@ def report(args):
     busy = others_busy(start)
 
     missing = [hint for peer, hint in (("numpy+scipy", f"scipy ({install_hint('report')})"),
-                                        ("torch", f"torch ({install_hint('torch')}; CPU-only: see README)"),
+                                        ("torch", f"torch ({install_hint('torch')}; CPU-only: see docs/ecosystem.md, 'PyTorch')"),
                                         ("jax", "jax (pip install jax)"))
                if peer not in available_peers()]
     if text:
@@ -474,7 +474,7 @@ def _output_directory(path):
 
 
 def plot_command(args):
-    out = _output_directory(args.out)  # a bad directory is bad usage, matplotlib or not
+    out = _output_directory(args.plots)  # a bad directory is bad usage, matplotlib or not
     try:
         from . import plots
     except ImportError as exc:
@@ -589,8 +589,9 @@ def build_parser():
     p = sub.add_parser("report", formatter_class=fmt,
                        help="environment, values next to ReLU, accuracy and speed (the default)")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
-    p.add_argument("--plots", default=PLOT_DIR, metavar="DIR",
-                   help="where to write the figures (created if missing; relative to the current directory)")
+    p.add_argument("--plots", "--out", dest="plots", default=PLOT_DIR, metavar="DIR",
+                   help="where to write the figures (created if missing; relative to the current directory; "
+                        "--out is an alias)")
     p.set_defaults(func=report)
 
     p = sub.add_parser("accuracy", formatter_class=fmt,
@@ -636,8 +637,9 @@ def build_parser():
     p.set_defaults(func=compile_command)
 
     p = sub.add_parser("plot", formatter_class=fmt, help="PNG figures (needs matplotlib)")
-    p.add_argument("--out", default=PLOT_DIR, metavar="DIR",
-                   help="where to write the figures (created if missing; relative to the current directory)")
+    p.add_argument("--plots", "--out", dest="plots", default=PLOT_DIR, metavar="DIR",
+                   help="where to write the figures (created if missing; relative to the current directory; "
+                        "--out is an alias)")
     p.set_defaults(func=plot_command)
     return parser
 
