@@ -91,6 +91,8 @@ def ufunc(name, target="cpu"):
     arity = 2 if name in BINARY else 1
     build = _loops.binary if arity == 2 else _loops.unary
     parallel = target == "parallel"
+    if parallel:
+        _runtime.calibrate()  # the clock the fallback to serial calls reads
     loops = []
     for dtype in DTYPES:
         if dtype is np.float32 and target in ("cpu", "parallel"):  # the float32 algorithm of vector32

@@ -18,15 +18,40 @@ memory per process (:data:`ADDRESS`), laid out as int64 slots:
     starts a parallel region; see :data:`FORK_SAFE_LAYERS`): the child
     computes everything single-threaded.  Set by an ``os.register_at_fork``
     handler, read by every multi-threaded call.
+``SERIAL_UNTIL``, ``STRIKES``, ``LOSS``
+    the fallback to serial calls when threads do not pay (see "Threads that
+    do not pay" below): the time (in the clock of :func:`loops.now`) before
+    which calls long enough for threads run serially, the number of slow
+    threaded calls in a row, and the time they lost.  Read and written only
+    by the call that holds ``LOCK``.  ``JUDGED``: 0 until the first
+    threaded call has ended (it starts the pool, and is not judged).
 ``PATH_*``
     how many inner-loop calls took each path (unit stride serial, threaded,
-    broadcast ``dy`` serial or threaded, other strides, and "declined": long
+    broadcast ``dy`` serial or threaded, other strides, "declined": long
     enough for threads but run serially, the lock being taken or the
-    process serial-only); one increment
-    per call, not per element.  Diagnostics, read with :func:`paths`: the
-    tests use them to prove that an input reaches the path it is meant to.
+    process serial-only, and "fallback": run serially because threads did
+    not pay lately); one increment per call, not per element.  ``ENGAGED``
+    counts the times the fallback engaged.  Diagnostics, read with
+    :func:`paths`: the tests use them to prove that an input reaches the
+    path it is meant to, and the benchmarks to say when the fallback ran.
 
 Results do not depend on the path: every path inlines the same kernel.
+
+Threads that do not pay
+-----------------------
+A threaded call waits for every thread of the pool to take part, and a
+thread that another program's threads keep off a core can take a scheduler
+time slice (milliseconds) to start: a 64K-element call then costs 50-100
+times the serial call (issue 28).  So the work is split into blocks that the
+threads claim as they come (the calling thread does the blocks of threads
+that have not started), and each threaded call is judged after it ends:
+its wall time against the serial time it would have taken, estimated from
+its own fastest block (time per element, times the elements).  Two slow
+calls in a row (one alone is often a pool waking up) engage the fallback:
+calls run serially, with the same bits, for FALLBACK_FACTOR times the time
+the slow calls lost (at most FALLBACK_CAP), then threads are tried again.
+The time lost to trying is so bounded by about 1/FALLBACK_FACTOR of the
+time spent serially.
 """
 
 import ctypes
@@ -35,6 +60,16 @@ import sys
 
 LOCK = 0
 SERIAL_ONLY = 1
+SERIAL_UNTIL = 2
+STRIKES = 3
+LOSS = 4
+JUDGED = 5
+FAILURES = 6
+#: 1 where GELU_NUMBA_FALLBACK=0: threaded calls are never judged.
+FALLBACK_OFF = 7
+#: Clock ticks per millisecond, measured when the first multi-threaded
+#: ufunc is built (:func:`calibrate`); 0 until then (no call judged).
+TICKS_PER_MS = 16
 #: The counters sit on their own cache line, away from the lock.
 PATH_UNIT = 8
 PATH_THREADED = 9
@@ -42,10 +77,33 @@ PATH_BROADCAST = 10
 PATH_STRIDED = 11
 PATH_DECLINED = 12
 PATH_THREADED_BROADCAST = 13
+PATH_FALLBACK = 14
+ENGAGED = 15
 PATHS = {"unit": PATH_UNIT, "threaded": PATH_THREADED, "broadcast": PATH_BROADCAST,
-         "threaded_broadcast": PATH_THREADED_BROADCAST, "strided": PATH_STRIDED, "declined": PATH_DECLINED}
+         "threaded_broadcast": PATH_THREADED_BROADCAST, "strided": PATH_STRIDED, "declined": PATH_DECLINED,
+         "fallback": PATH_FALLBACK, "engaged": ENGAGED}
 
-_STATE = (ctypes.c_int64 * 16)()
+#: Serial calls last FALLBACK_FACTOR times the time the slow threaded calls
+#: lost, doubled for each time the fallback engaged since threads last paid
+#: (at most MAX_DOUBLINGS times), and at most FALLBACK_CAP_MS.
+FALLBACK_FACTOR = 32
+MAX_DOUBLINGS = 8
+FALLBACK_CAP_MS = 500
+#: Slow threaded calls in a row that engage the fallback.  One suffices
+#: when it took SLOW_AT_ONCE times the serial estimate and lost at least
+#: SLOW_AT_ONCE_MS: a thread kept off its core by another program waits for
+#: a scheduler time slice (milliseconds), while a pool that had gone to
+#: sleep wakes in 0.05-0.3 ms, and the next call finds it awake.
+STRIKES_TO_ENGAGE = 2
+#: A call is slow when it took over SLOW_NUM / SLOW_DEN of the estimate: the
+#: estimate (the fastest block's rate) runs 5-15 % below a serial call's
+#: time, and an idle tbb pool's 64K calls, 0.8 of serial, were judged slow
+#: without the margin.
+SLOW_NUM, SLOW_DEN = 5, 4
+SLOW_AT_ONCE = 4
+SLOW_AT_ONCE_MS = 1
+
+_STATE = (ctypes.c_int64 * 24)()
 #: The address every compiled loop receives as its ``data`` pointer.
 ADDRESS = ctypes.addressof(_STATE)
 
@@ -67,6 +125,40 @@ def reset_paths():
         _STATE[slot] = 0
 
 
+def fallback():
+    """The fallback's state: {"engaged": whether calls run serially now (by
+    this process's clock), "strikes": slow threaded calls in a row}."""
+    from .loops import clock
+
+    return {"engaged": int(_STATE[SERIAL_UNTIL]) > clock(), "strikes": int(_STATE[STRIKES]),
+            "failures": int(_STATE[FAILURES])}
+
+
+def calibrate():
+    """Measure the loops' clock against time.perf_counter (about 2 ms, once
+    per process) and store its ticks per millisecond."""
+    import time
+
+    from .loops import clock
+
+    if _STATE[TICKS_PER_MS]:
+        return
+    c0, t0 = clock(), time.perf_counter()
+    while time.perf_counter() - t0 < 0.002:
+        pass
+    c1, t1 = clock(), time.perf_counter()
+    _STATE[TICKS_PER_MS] = max(0, int((c1 - c0) / ((t1 - t0) * 1e3)))
+
+
+def hold_serial(ticks):
+    """Run calls long enough for threads serially for `ticks` of the clock
+    from now, as the fallback does (0: end it).  For tests and experiments."""
+    from .loops import clock
+
+    _STATE[SERIAL_UNTIL] = clock() + int(ticks) if ticks > 0 else 0
+    _STATE[STRIKES] = _STATE[LOSS] = _STATE[FAILURES] = 0
+
+
 def serial_only():
     """True where this process runs the multi-threaded ufuncs serially."""
     return bool(_STATE[SERIAL_ONLY])
@@ -84,12 +176,16 @@ def launched_layer():
 
 
 def _after_fork_in_child():
-    # The thread that held the pool, if any, does not exist in the child.
+    # The thread that held the pool, if any, does not exist in the child,
+    # and the child's threads start afresh: no fallback inherited.
     _STATE[LOCK] = 0
+    _STATE[SERIAL_UNTIL] = _STATE[STRIKES] = _STATE[LOSS] = _STATE[JUDGED] = _STATE[FAILURES] = 0
     layer = launched_layer()
     if layer is not None and layer not in FORK_SAFE_LAYERS:
         _STATE[SERIAL_ONLY] = 1
 
+
+_STATE[FALLBACK_OFF] = os.environ.get("GELU_NUMBA_FALLBACK", "1").strip() == "0"
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
