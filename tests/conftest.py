@@ -31,3 +31,17 @@ DTYPES = [np.float32, np.float64]
 @pytest.fixture(params=DTYPES, ids=lambda t: t.__name__)
 def dtype(request):
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def _threads_without_fallback():
+    """Threaded calls are not judged during the tests (the fallback to
+    serial calls of gelu_numba.core.runtime), so that a test that proves a
+    call took the threaded path does not depend on how busy the machine is;
+    the fallback's own tests turn it on (tests/test_fallback.py)."""
+    from gelu_numba.core import runtime
+
+    runtime.set_fallback(False)
+    yield
+    runtime.set_fallback(False)
+    runtime.hold_serial(0)

@@ -457,12 +457,12 @@ def test_available_memory_is_the_least_of_meminfo_and_the_cgroup_limits(tmp_path
 # bench: cells whose rounds disagree are flagged
 
 
-def _timings(spread_of_parallel):
+def _timings(spread_of_parallel, parallel=1.9):
     from gelu_numba.tools.bench import Timing
 
     return [Timing("copy", "float32", 1 << 20, "np.copyto", 0.06, 0.07, 1.1),
             Timing("gelu", "float32", 1 << 20, "gelu_numba", 1.2, 1.25, 1.05),
-            Timing("gelu", "float32", 1 << 20, "gelu_numba.parallel", 1.9, 2.0, spread_of_parallel),
+            Timing("gelu", "float32", 1 << 20, "gelu_numba.parallel", parallel, parallel + 0.1, spread_of_parallel),
             Timing("gelu", "float32", 1 << 20, "numpy+scipy", 15.0, 15.2, 1.02)]
 
 
@@ -515,14 +515,14 @@ def test_no_busy_warning_for_load_from_before_the_run(tmp_path, capsys, monkeypa
     from gelu_numba.tools import bench
 
     monkeypatch.setattr(os, "getloadavg", lambda: (4.0 * (os.cpu_count() or 1), 1.0, 0.5))
-    monkeypatch.setattr(bench, "run", lambda **kw: _timings(1.1))
+    monkeypatch.setattr(bench, "run", lambda **kw: _timings(1.1, parallel=0.7))
     _cpu_samples(monkeypatch, 0.0)
     status, out, _ = run(capsys, "bench", "--size", "1M", "--dtype", "float32", "--operation", "gelu")
     assert status == 0 and "ours par" in out and "WARNING" not in out
 
     _cpu_samples(monkeypatch, 0.0)
     monkeypatch.setattr(cli, "accuracy_table", lambda **kw: [])
-    monkeypatch.setattr(cli, "throughput", lambda **kw: bench.table(_timings(1.1)))
+    monkeypatch.setattr(cli, "throughput", lambda **kw: bench.table(_timings(1.1, parallel=0.7)))
     status, out, _ = run(capsys, "report", "--plots", tmp_path)
     assert status == 0 and "ours par" in out and "WARNING" not in out
 
@@ -538,7 +538,39 @@ def test_busy_warning_when_other_programs_take_the_cpu(capsys, monkeypatch):
     assert status == 0 and json.loads(out)["other_programs_cores"] == pytest.approx(0.75 * cores)
     _cpu_samples(monkeypatch, 0.75 * cores)
     status, out, _ = run(capsys, "bench", "--size", "1M", "--dtype", "float32", "--operation", "gelu")
-    assert f"WARNING: other programs used {0.75 * cores:.1f} of the {cores} cores while this ran" in out
+    assert f"WARNING: other programs used {0.75 * cores:.2f} of the {cores} cores while this ran" in out
+
+
+@pytest.mark.parametrize("others, warned", [(0.3, True), (0.25, True), (0.2, False), (0.0, False)])
+def test_busy_warning_from_a_quarter_of_a_core(others, warned, capsys, monkeypatch):
+    """A quarter of a core taken by other programs already moves the
+    threaded figures (issue 28); the warning used to need half the cores."""
+    from gelu_numba.tools import bench
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(bench, "run", lambda **kw: _timings(1.1, parallel=0.7))
+    _cpu_samples(monkeypatch, others)
+    status, out, _ = run(capsys, "bench", "--size", "1M", "--dtype", "float32", "--operation", "gelu")
+    assert status == 0 and ("WARNING: other programs used" in out) == warned, out
+
+
+def test_warnings_when_threads_lost_to_serial_and_when_the_fallback_engaged(capsys, monkeypatch):
+    from gelu_numba.tools import bench
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    _cpu_samples(monkeypatch, 0.0)
+    monkeypatch.setattr(bench, "run", lambda **kw: _timings(1.1, parallel=1.9))  # serial: 1.2
+    status, out, _ = run(capsys, "bench", "--size", "1M", "--dtype", "float32", "--operation", "gelu")
+    assert "WARNING: threaded calls came out slower than serial ones for gelu float32 1M" in out
+    assert "fallback" not in out
+
+    _cpu_samples(monkeypatch, 0.0)
+    monkeypatch.setattr(bench, "run", lambda **kw: _timings(1.1, parallel=0.7))
+    counts = iter([{"engaged": 3, "fallback": 10}, {"engaged": 5, "fallback": 250}])
+    monkeypatch.setattr(bench, "fallback_sample", lambda: next(counts))
+    status, out, _ = run(capsys, "bench", "--size", "1M", "--dtype", "float32", "--operation", "gelu")
+    assert "the fallback to serial calls engaged 2 times and ran 240 calls serially" in out
+    assert "slower than serial" not in out
 
 
 def test_busy_seconds_from_proc_stat():

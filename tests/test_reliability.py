@@ -176,7 +176,7 @@ THREADS = """
     for th in threads:
         th.join()
     p = _runtime.paths()
-    print(numba.threading_layer(), len(failures), p["threaded"], p["declined"])
+    print(numba.threading_layer(), len(failures), p["threaded"], p["declined"], p["fallback"])
 """
 
 
@@ -184,9 +184,11 @@ THREADS = """
 def test_eight_python_threads_at_once(layer):
     code, out, err = _python(THREADS, **_layer(layer))
     assert code == 0, f"exit {code}: {err[-2000:]}"
-    used, failures, threaded, declined = out.split()
+    used, failures, threaded, declined, fallback = out.split()
     assert used == layer and failures == "0"
-    assert int(threaded) + int(declined) == 8 * 10 * 6 and int(threaded) > 0
+    # every call threaded, declined (another held the pool) or run serially
+    # by the fallback (eight threads on two cores: threads may not pay)
+    assert int(threaded) + int(declined) + int(fallback) == 8 * 10 * 6 and int(threaded) > 0
     assert "Concurrent access" not in err
 
 
@@ -308,7 +310,7 @@ def test_numba_cache_dir_is_honoured(tmp_path):
     loops = len(NAMES) * 2 * 2  # kernels x (serial, parallel) x (float32, float64)
     assert str(cache) in out and f"{len(NAMES)} kernels, serial and parallel" in out
     assert f"{loops} loops compiled, 0 loaded" in out
-    assert len(list(cache.rglob("*.nbc"))) == loops
+    assert len(list(cache.rglob("*.nbc"))) == loops + 1  # and the fallback's clock (loops.clock)
     # A second process loads every loop instead of compiling it.
     code, out, err = _python(compile_, NUMBA_CACHE_DIR=str(cache))
     assert code == 0, err

@@ -64,9 +64,9 @@ while True:
 """
 
 
-def _env(layer=None):
+def _env(layer=None, root=ROOT):
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     # the PyPI tbb wheel puts libtbb in <prefix>/lib (docs/operations.md)
     env["LD_LIBRARY_PATH"] = os.pathsep.join([os.path.join(sys.prefix, "lib"),
                                               env.get("LD_LIBRARY_PATH", "")]).rstrip(os.pathsep)
@@ -192,14 +192,25 @@ def _size_label(n):
 
 
 def markdown(results):
-    lines = ["| layer | contention | size | serial ns/el | threaded ns/el | total threaded/serial | "
-             "p99 threaded / median serial | calls by fallback |", "|---|---|---|---|---|---|---|---|"]
+    """docs/operations.md's table: this tree's figures, with the baseline's
+    total ratio next to them where it was measured."""
+    base = {(r["layer"], r["contention"], r["size"]): r for r in results if r.get("tree") == "baseline"}
+    commit = next((r["commit"] for r in base.values()), None)
+    head = (f" total, {commit} |" if commit else "")
+    lines = ["| layer | contention | size | serial ns/el | threaded ns/el | total threaded/serial |" + head +
+             " p99 threaded / median serial (serial's own p99) | calls run serially by the fallback |",
+             "|---|---|---|---|---|---|" + ("---|" if commit else "") + "---|---|"]
     for r in results:
+        if r.get("tree") == "baseline":
+            continue
         fb = r["paths"].get("fallback", 0)
-        share = f"{fb}/{fb + r['paths'].get('threaded', 0)}"
+        share = f"{fb} of {fb + r['paths'].get('threaded', 0)}"
+        b = base.get((r["layer"], r["contention"], r["size"]))
+        before = (f" {b['total_ratio']:.2f} |" if b else " |") if commit else ""
         lines.append(f"| {r['layer']} | {r['contention']} | {_size_label(r['size'])} | "
                      f"{r['serial_ns_per_element']:.2f} | {r['threaded_ns_per_element']:.2f} | "
-                     f"{r['total_ratio']:.2f} | {r['p99_ratio']:.2f} | {share} |")
+                     f"{r['total_ratio']:.2f} |{before} {r['p99_ratio']:.2f} ({r['serial_p99_ratio']:.2f}) | "
+                     f"{share} |")
     return "\n".join(lines)
 
 
@@ -233,26 +244,40 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=1.5, help="per size and contention, for each of the two")
     p.add_argument("--json", metavar="PATH", help="write the results there")
     p.add_argument("--markdown", action="store_true", help="print docs/operations.md's table")
+    p.add_argument("--baseline", metavar="DIR",
+                   help="a checkout of the starting commit (git worktree add DIR <commit>): its idle figures "
+                        "too, measured in the same run, each layer right after this tree's")
+    p.add_argument("--baseline-contention", nargs="+", default=["idle"], choices=CONTENTIONS,
+                   help="the contentions measured for the baseline (default: idle)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         child(args)
         return 0
     results, skipped = [], {}
-    for layer in args.layer:
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--contention", *args.contention,
+    runs = [(layer, ROOT, args.contention, "this tree") for layer in args.layer]
+    if args.baseline:
+        runs = [run for layer in args.layer for run in (
+            (layer, ROOT, args.contention, "this tree"),
+            (layer, os.path.abspath(args.baseline), args.baseline_contention, "baseline"))]
+    for layer, root, contentions, tree in runs:
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--contention", *contentions,
                "--size", *map(str, args.size), "--seconds", str(args.seconds)]
-        r = subprocess.run(cmd, capture_output=True, text=True, env=_env(layer))
+        r = subprocess.run(cmd, capture_output=True, text=True, env=_env(layer, root), cwd=root)
         got = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
         if r.returncode or not got:
-            skipped[layer] = (r.stderr.strip().splitlines() or ["no output"])[-1]
-            print(f"{layer}: not measured: {skipped[layer]}", file=sys.stderr)
+            skipped[f"{layer} ({tree})"] = (r.stderr.strip().splitlines() or ["no output"])[-1]
+            print(f"{layer} ({tree}): not measured: {skipped[f'{layer} ({tree})']}", file=sys.stderr)
             continue
         if got[0]["layer"] != layer:
-            skipped[layer] = f"Numba started {got[0]['layer']!r} instead"
+            skipped[f"{layer} ({tree})"] = f"Numba started {got[0]['layer']!r} instead"
             continue
         for g in got:
-            print(f"{g['layer']:9} {g['contention']:12} {_size_label(g['size']):>4}  serial "
+            g["tree"] = tree
+            if tree == "baseline":
+                g["commit"] = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                                             capture_output=True, text=True).stdout.strip()
+            print(f"{tree[:9]:9} {g['layer']:9} {g['contention']:12} {_size_label(g['size']):>4}  serial "
                   f"{g['serial_ns_per_element']:6.2f}  threaded {g['threaded_ns_per_element']:6.2f} ns/el  "
                   f"total {g['total_ratio']:5.2f}x  p99 {g['p99_ratio']:6.2f}x (serial's {g['serial_p99_ratio']:5.2f}x)  "
                   f"{g['paths']}", flush=True)

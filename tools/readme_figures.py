@@ -42,7 +42,7 @@ DOCS = ROOT / "docs"
 
 #: Every block the command writes, by the measurement it is drawn from.
 BLOCKS = {"speed": ("speed", "speed-summary"), "accuracy": ("accuracy", "accuracy-summary"),
-          "timings": ("timings",), "torch": ("torch",)}
+          "timings": ("timings",), "torch": ("torch",), "contention": ("contention",)}
 SIZES = (1 << 20, 1 << 24)
 THREADS = 2
 
@@ -433,6 +433,35 @@ def timings_block(doc):
             f"`{doc['environment']['command']}` (timed inside a fresh interpreter, its start-up excluded).\n")
 
 
+def measure_contention(baseline=None):
+    """tools/contention.py: every threading layer under every contention
+    (about 8 minutes; with `baseline`, a checkout of the starting commit,
+    its idle figures too)."""
+    out = FIGURES / "contention.json"
+    cmd = [sys.executable, str(ROOT / "tools" / "contention.py"), "--json", str(out)]
+    if baseline:
+        cmd += ["--baseline", baseline]
+    subprocess.run(cmd, check=True)
+    return json.loads(out.read_text())
+
+
+def contention_block(doc):
+    from importlib import util
+
+    spec = util.spec_from_file_location("contention", ROOT / "tools" / "contention.py")
+    tool = util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    m = doc["machine"]
+    missing = "".join(f" Not measured: {k}: {v}." for k, v in doc.get("not_measured", {}).items())
+    return (tool.markdown(doc["results"]) + "\n\n"
+            f"float32 `gelu`, `out=`, x ~ N(0, 3²), 2 threads; each row {doc['seconds']:g} s of threaded and "
+            f"{doc['seconds']:g} s of serial calls, alternating, in one process. Measured {m['date']} on "
+            f"{m['cpu']} ({m['llvm_cpu']}), {m['cores']} cores, commit {m['commit']}; Python {m['python']}, "
+            f"NumPy {m['numpy']}, Numba {m['numba']}, with `python tools/contention.py"
+            f"{' --baseline DIR' if any(r.get('tree') == 'baseline' for r in doc['results']) else ''}`."
+            f"{missing}\n")
+
+
 # --------------------------------------------------------------------------
 
 
@@ -457,6 +486,8 @@ def render(measured):
     if "speed" in measured and _load("speed"):
         _write("speed", speed_block(_load("speed")))
         _write("speed-summary", speed_summary_block(_load("speed")))
+    if "contention" in measured and _load("contention"):
+        _write("contention", contention_block(_load("contention")))
 
 
 def main(argv=None):
@@ -472,6 +503,8 @@ def main(argv=None):
                    help="with --exhaustive: rerun the sweeps of this target only (repeatable; default both), "
                         "keeping the other's results")
     p.add_argument("--float64-search", action="store_true", help="rerun the float64 search against mpmath")
+    p.add_argument("--contention-baseline", metavar="DIR",
+                   help="with --only contention: a checkout of the commit to compare the idle figures with")
     args = p.parse_args(argv)
     only = set(args.only or BLOCKS)
     for name in only:  # fail now, not after the measurements, if a block is missing or doubled
@@ -491,6 +524,8 @@ def main(argv=None):
             _save("torch", measure_torch())
         if "speed" in only:
             _save("speed", measure_speed())
+        if "contention" in only:
+            measure_contention(args.contention_baseline)
     render(only)
     blocks = sorted(b for name in only for b in BLOCKS[name])
     print(f"{', '.join(blocks)} rewritten ({datetime.datetime.now():%Y-%m-%d %H:%M})", file=sys.stderr)

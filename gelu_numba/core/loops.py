@@ -87,7 +87,7 @@ def blocks(n):
     return count, step
 
 
-@register_jitable
+@register_jitable(**CPU_JIT_OPTIONS)  # inlined: the loop's vector width applies
 def decide(wall, estimate, strikes, loss, failures, ms):
     """The fallback's rule, after a threaded call that took `wall` clock
     ticks where serial would have taken about `estimate` (`ms`: ticks per
@@ -105,24 +105,25 @@ def decide(wall, estimate, strikes, loss, failures, ms):
     return 0, 0, failures + 1, max(1, min(R.FALLBACK_CAP_MS * ms, hold))
 
 
-@register_jitable
+@register_jitable(**CPU_JIT_OPTIONS)  # inlined: the loop's vector width applies
 def serial_estimate(n, step, spent):
-    """n times the fastest block's clock ticks per element: the serial call's
-    time, about (0 where the clock reads nothing)."""
+    """n times the fastest whole block's clock ticks per element: the serial
+    call's time, about (0 where the clock reads nothing).  The last block may
+    be short, and a short block's fixed costs say little of the rate."""
     best = np.inf
     for b in range(len(spent)):
-        size = min(n, b * step + step) - b * step
-        if size > 0 and spent[b] > 0:
-            best = min(best, spent[b] / size)
+        if min(n, b * step + step) - b * step == step and spent[b] > 0:  # whole blocks only
+            best = min(best, spent[b] / step)
     return 0 if best == np.inf else int(best * n)
 
 
-@register_jitable
-def judge(data, wall, n, step, spent):
+@register_jitable(**CPU_JIT_OPTIONS)  # inlined: the loop's vector width applies
+def judge(data, first, wall, n, step, spent):
     """After a threaded call (holding the pool lock): update the fallback.
-    The process's first threaded call is not judged: it started the pool."""
-    if get_slot(data, JUDGED) == 0 or get_slot(data, FALLBACK_OFF) != 0:
-        set_slot(data, JUDGED, 1)
+    A loop's first threaded call (its slot `first` still 0) is not judged:
+    it started the pool, or ran code just loaded."""
+    if slot_at(data, first) == 0 or get_slot(data, FALLBACK_OFF) != 0:
+        set_slot_at(data, first, 1)
         return
     estimate = serial_estimate(n, step, spent)
     ms = get_slot(data, TICKS_PER_MS)
@@ -142,7 +143,7 @@ def judge(data, wall, n, step, spent):
 SERIAL, THREADED, DECLINED, FALLBACK = 0, 1, 2, 3
 
 
-@register_jitable
+@register_jitable(**CPU_JIT_OPTIONS)  # inlined: the loop's vector width applies
 def mode(data, n, threads_from):
     """SERIAL (too short for threads), THREADED (the pool lock taken: give it
     back with release), DECLINED (the lock taken by another call, or a
@@ -172,7 +173,7 @@ def _or_all(flags):
     return acc
 
 
-@register_jitable
+@register_jitable(**CPU_JIT_OPTIONS)  # inlined: the loop's vector width applies
 def count_serial(data, how):
     """Count a unit-stride call that ran serially, by why (:func:`mode`)."""
     if how == SERIAL:
@@ -183,7 +184,7 @@ def count_serial(data, how):
         count(data, PATH_DECLINED)
 
 
-@register_jitable
+@register_jitable(**CPU_JIT_OPTIONS)  # inlined: the loop's vector width applies
 def count_broadcast(data, how):
     """Count a broadcast-dy call that ran serially (fallback counted apart)."""
     if how == FALLBACK:
@@ -196,7 +197,7 @@ _NEVER = np.iinfo(np.intp).max
 PATH_UNIT, PATH_THREADED, PATH_BROADCAST = R.PATH_UNIT, R.PATH_THREADED, R.PATH_BROADCAST
 PATH_STRIDED, PATH_DECLINED, PATH_THREADED_BROADCAST = R.PATH_STRIDED, R.PATH_DECLINED, R.PATH_THREADED_BROADCAST
 PATH_FALLBACK = R.PATH_FALLBACK
-SERIAL_UNTIL, STRIKES, LOSS, ENGAGED, JUDGED = R.SERIAL_UNTIL, R.STRIKES, R.LOSS, R.ENGAGED, R.JUDGED
+SERIAL_UNTIL, STRIKES, LOSS, ENGAGED = R.SERIAL_UNTIL, R.STRIKES, R.LOSS, R.ENGAGED
 FAILURES, FALLBACK_OFF, TICKS_PER_MS = R.FAILURES, R.FALLBACK_OFF, R.TICKS_PER_MS
 
 
@@ -237,6 +238,19 @@ def load(typingctx, base, offset, like):
         return builder.load(ptr)
 
     return like(base, offset, like), codegen
+
+
+@intrinsic
+def vector_width(typingctx):
+    """Give the calling loop the vector width of this process's variant (as
+    :func:`load` does): no zmm register anywhere in a loop where the process
+    asked for the AVX2 variant, not even LLVM zeroing 64 bytes of stack."""
+
+    def codegen(context, builder, sig, args):
+        prefer_wide_vectors(builder.function, vector32.vector_bits())
+        return context.get_dummy_value()
+
+    return types.none(), codegen
 
 
 @intrinsic
@@ -308,6 +322,34 @@ def set_slot(typingctx, state, slot, value):
         return context.get_dummy_value()
 
     return types.none(state, slot, value), codegen
+
+
+@intrinsic
+def slot_at(typingctx, state, index):
+    """Slot `index` (a run-time integer) of the state block."""
+    if not isinstance(index, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        at = context.cast(builder, args[1], sig.args[1], types.int64)
+        return builder.load(builder.gep(builder.bitcast(args[0], _I64.as_pointer()), [at]))
+
+    return types.int64(state, index), codegen
+
+
+@intrinsic
+def set_slot_at(typingctx, state, index, value):
+    """Write `value` to slot `index` (a run-time integer) of the state block."""
+    if not isinstance(index, types.Integer) or not isinstance(value, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        at = context.cast(builder, args[1], sig.args[1], types.int64)
+        value = context.cast(builder, args[2], sig.args[2], types.int64)
+        builder.store(value, builder.gep(builder.bitcast(args[0], _I64.as_pointer()), [at]))
+        return context.get_dummy_value()
+
+    return types.none(state, index, value), codegen
 
 
 _TRIPLE = llvm_binding.get_process_triple().split("-")[0]
@@ -514,6 +556,7 @@ def unary(kernel, dtype, parallel, cache=True):
     T = dtype
     size = np.dtype(dtype).itemsize
     threads_from = PARALLEL_MIN_SIZE[size] if parallel else _NEVER
+    first = R.loop_slot(kernel.__name__, size)  # whether its first threaded call has been made
     workers = pool_threads if parallel else no_threads
     # (the vector width the variant allows, and whether FMAs are plain
     # arithmetic here: fp._cpu_fma_codegen)
@@ -522,6 +565,7 @@ def unary(kernel, dtype, parallel, cache=True):
 
     def loop(args, dims, steps, data):
         sources  # noqa: B018 (a closure variable, for the cache key)
+        vector_width()
         env = fpenv.enter()
         n = dims[0]
         x, out = args[0], args[1]
@@ -549,7 +593,7 @@ def unary(kernel, dtype, parallel, cache=True):
                         raised[b] = fpenv.leave_block(inner)
                         spent[b] = now() - t
                         b = claim_next(claim)
-                judge(data, now() - start, n, step, spent)
+                judge(data, first, now() - start, n, step, spent)
                 release(data)
                 fpenv.merge(_or_all(raised))
             else:
@@ -572,6 +616,7 @@ def binary(kernel, dtype, parallel, cache=True):
     T = dtype
     size = np.dtype(dtype).itemsize
     threads_from = PARALLEL_MIN_SIZE[size] if parallel else _NEVER
+    first = R.loop_slot(kernel.__name__, size)  # whether its first threaded call has been made
     workers = pool_threads if parallel else no_threads
     # (the vector width the variant allows, and whether FMAs are plain
     # arithmetic here: fp._cpu_fma_codegen)
@@ -580,6 +625,7 @@ def binary(kernel, dtype, parallel, cache=True):
 
     def loop(args, dims, steps, data):
         sources  # noqa: B018 (a closure variable, for the cache key)
+        vector_width()
         env = fpenv.enter()
         n = dims[0]
         dy, x, out = args[0], args[1], args[2]
@@ -608,7 +654,7 @@ def binary(kernel, dtype, parallel, cache=True):
                         raised[b] = fpenv.leave_block(inner)
                         spent[b] = now() - t
                         b = claim_next(claim)
-                judge(data, now() - start, n, step, spent)
+                judge(data, first, now() - start, n, step, spent)
                 release(data)
                 fpenv.merge(_or_all(raised))
             else:
@@ -642,7 +688,7 @@ def binary(kernel, dtype, parallel, cache=True):
                         raised[b] = fpenv.leave_block(inner)
                         spent[b] = now() - t
                         b = claim_next(claim)
-                judge(data, now() - start, n, step, spent)
+                judge(data, first, now() - start, n, step, spent)
                 release(data)
                 fpenv.merge(_or_all(raised))
             else:
@@ -666,11 +712,13 @@ def unary32(name, parallel, cache=True):
     strides gathered into a buffer and run through the same loop."""
     isa = vector32.emission()
     threads_from = PARALLEL_MIN_SIZE[4] if parallel else _NEVER
+    first = R.loop_slot(name, 4)  # whether its first threaded call has been made
     workers = pool_threads if parallel else no_threads
     sources = SOURCES_DIGEST
 
     def loop(args, dims, steps, data):
         sources  # noqa: B018 (a closure variable, for the cache key)
+        vector_width()
         env = fpenv.enter()
         n = dims[0]
         x, out = args[0], args[1]
@@ -693,7 +741,7 @@ def unary32(name, parallel, cache=True):
                         raised[b] = fpenv.leave_block(inner)
                         spent[b] = now() - t
                         b = claim_next(claim)
-                judge(data, now() - start, n, step, spent)
+                judge(data, first, now() - start, n, step, spent)
                 release(data)
                 fpenv.merge(_or_all(raised))
             else:
@@ -712,11 +760,13 @@ def binary32(name, parallel, cache=True):
     :func:`unary32`; a broadcast dy (stride 0) runs whole too."""
     isa = vector32.emission()
     threads_from = PARALLEL_MIN_SIZE[4] if parallel else _NEVER
+    first = R.loop_slot(name, 4)  # whether its first threaded call has been made
     workers = pool_threads if parallel else no_threads
     sources = SOURCES_DIGEST
 
     def loop(args, dims, steps, data):
         sources  # noqa: B018 (a closure variable, for the cache key)
+        vector_width()
         env = fpenv.enter()
         n = dims[0]
         dy, x, out = args[0], args[1], args[2]
@@ -752,7 +802,7 @@ def binary32(name, parallel, cache=True):
                         raised[b] = fpenv.leave_block(inner)
                         spent[b] = now() - t
                         b = claim_next(claim)
-                judge(data, now() - start, n, step, spent)
+                judge(data, first, now() - start, n, step, spent)
                 release(data)
                 fpenv.merge(_or_all(raised))
             elif sd == 0:

@@ -23,8 +23,10 @@ memory per process (:data:`ADDRESS`), laid out as int64 slots:
     do not pay" below): the time (in the clock of :func:`loops.now`) before
     which calls long enough for threads run serially, the number of slow
     threaded calls in a row, and the time they lost.  Read and written only
-    by the call that holds ``LOCK``.  ``JUDGED``: 0 until the first
-    threaded call has ended (it starts the pool, and is not judged).
+    by the call that holds ``LOCK``.
+``JUDGED`` + i
+    0 until the first threaded call of loop i (:func:`loop_slot`) has
+    ended: it starts the pool or runs freshly loaded code, and is not judged.
 ``PATH_*``
     how many inner-loop calls took each path (unit stride serial, threaded,
     broadcast ``dy`` serial or threaded, other strides, "declined": long
@@ -63,13 +65,14 @@ SERIAL_ONLY = 1
 SERIAL_UNTIL = 2
 STRIKES = 3
 LOSS = 4
-JUDGED = 5
 FAILURES = 6
 #: 1 where GELU_NUMBA_FALLBACK=0: threaded calls are never judged.
 FALLBACK_OFF = 7
 #: Clock ticks per millisecond, measured when the first multi-threaded
 #: ufunc is built (:func:`calibrate`); 0 until then (no call judged).
 TICKS_PER_MS = 16
+JUDGED = 24
+LOOPS = 64
 #: The counters sit on their own cache line, away from the lock.
 PATH_UNIT = 8
 PATH_THREADED = 9
@@ -103,7 +106,7 @@ SLOW_NUM, SLOW_DEN = 5, 4
 SLOW_AT_ONCE = 4
 SLOW_AT_ONCE_MS = 1
 
-_STATE = (ctypes.c_int64 * 24)()
+_STATE = (ctypes.c_int64 * (JUDGED + LOOPS))()
 #: The address every compiled loop receives as its ``data`` pointer.
 ADDRESS = ctypes.addressof(_STATE)
 
@@ -113,6 +116,13 @@ ADDRESS = ctypes.addressof(_STATE)
 #: already using GNU OpenMP"), so children of an "omp" parent run serially.
 #: (Measured here with numba 0.68.1: a fork pool after use, each layer.)
 FORK_SAFE_LAYERS = ("tbb", "workqueue")
+
+
+def loop_slot(name, itemsize):
+    """The JUDGED slot of the threaded loop of kernel `name` for one float size."""
+    from .names import NAMES
+
+    return JUDGED + 2 * NAMES.index(name) + (itemsize == 8)
 
 
 def paths():
@@ -150,6 +160,13 @@ def calibrate():
     _STATE[TICKS_PER_MS] = max(0, int((c1 - c0) / ((t1 - t0) * 1e3)))
 
 
+def set_fallback(enabled):
+    """Turn the fallback on or off for this process (GELU_NUMBA_FALLBACK=0
+    starts it off); off, threaded calls are not judged, and a hold under way
+    still ends at its time."""
+    _STATE[FALLBACK_OFF] = 0 if enabled else 1
+
+
 def hold_serial(ticks):
     """Run calls long enough for threads serially for `ticks` of the clock
     from now, as the fallback does (0: end it).  For tests and experiments."""
@@ -179,7 +196,9 @@ def _after_fork_in_child():
     # The thread that held the pool, if any, does not exist in the child,
     # and the child's threads start afresh: no fallback inherited.
     _STATE[LOCK] = 0
-    _STATE[SERIAL_UNTIL] = _STATE[STRIKES] = _STATE[LOSS] = _STATE[JUDGED] = _STATE[FAILURES] = 0
+    _STATE[SERIAL_UNTIL] = _STATE[STRIKES] = _STATE[LOSS] = _STATE[FAILURES] = 0
+    for i in range(LOOPS):
+        _STATE[JUDGED + i] = 0
     layer = launched_layer()
     if layer is not None and layer not in FORK_SAFE_LAYERS:
         _STATE[SERIAL_ONLY] = 1

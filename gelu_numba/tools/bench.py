@@ -783,11 +783,30 @@ def others_busy(start, end=None):
     return max(0.0, (end[1] - start[1]) - (end[2] - start[2])) / (end[0] - start[0])
 
 
-def legend(rows, threads, load=None, busy=None):
+def fallback_sample():
+    """The counts of the fallback to serial calls so far, for :func:`fallbacks`."""
+    from ..core import runtime
+
+    return runtime.paths()
+
+
+def fallbacks(start):
+    """(times the fallback engaged, calls it ran serially) since `start`
+    (:func:`fallback_sample`)."""
+    now = fallback_sample()
+    return now["engaged"] - start["engaged"], now["fallback"] - start["fallback"]
+
+
+#: Other programs' CPU use, in cores, from which the figures are flagged.
+BUSY_WARNING_CORES = 0.25
+
+
+def legend(rows, threads, load=None, busy=None, fallback=None):
     """What the columns of :func:`format_table` mean, and how far to trust
     them.  `busy`: the cores' worth of CPU that other programs used while
     the rows were timed (:func:`others_busy`); where that is None, `load`,
-    the load average when the run started."""
+    the load average when the run started.  `fallback`: (engaged, calls)
+    of the fallback to serial calls during the run (:func:`fallbacks`)."""
     present = [c for c in COLUMNS if any(c in r["ns_per_element"] for r in rows)]
     meaning = {
         "gelu_numba": "ours: gelu_numba, serial, out=",
@@ -815,11 +834,21 @@ def legend(rows, threads, load=None, busy=None):
                  "move up to 20 % from run to run, so compare within one run.")
     cores = len(usable_cores())
     if busy is not None:
-        if busy > 0.5 * cores:
-            lines.append(f"WARNING: other programs used {busy:.1f} of the {cores} cores while this ran: "
+        if busy >= BUSY_WARNING_CORES:
+            lines.append(f"WARNING: other programs used {busy:.2f} of the {cores} cores while this ran: "
                          "these figures, the threaded ones above all, do not measure the kernels alone.")
     elif load is not None and load > 0.5 * cores:
         lines.append(f"WARNING: the machine was busy when this run started (load average {load:.1f} on "
                      f"{cores} cores): other programs took CPU time, and these figures, the threaded ones "
                      "above all, do not measure the kernels.")
+    slower = [f"{r['operation']} {r['dtype']} {size_label(r['size'])}" for r in rows
+              if r["ns_per_element"].get("gelu_numba.parallel", 0) > r["ns_per_element"].get("gelu_numba", math.inf)]
+    if slower:
+        lines.append(f"WARNING: threaded calls came out slower than serial ones for {', '.join(slower)}: "
+                     "something else had the cores (docs/operations.md, 'Threads under contention').")
+    if fallback is not None and fallback[0]:
+        lines.append(f"WARNING: threads did not pay during this run: the fallback to serial calls engaged "
+                     f"{fallback[0]} time{'s' * (fallback[0] != 1)} and ran {fallback[1]} calls serially, so "
+                     "the threaded figures are partly serial ones (docs/operations.md, 'Threads under "
+                     "contention').")
     return "\n".join(lines)

@@ -254,11 +254,11 @@ def report(args):
         _section(f"Accuracy against mpmath on the adversarial sample (contract: <= {CONTRACT_ULP:g} ulp)")
         _print_table(["kernel", "dtype", "max ulp", "at x", "points", "seconds"], _accuracy_rows(acc))
         sys.stdout.flush()
-    from .bench import available_peers, cpu_sample, format_table, legend, others_busy
+    from .bench import available_peers, cpu_sample, fallback_sample, fallbacks, format_table, legend, others_busy
 
-    start = cpu_sample()
+    start, engaged = cpu_sample(), fallback_sample()
     speed = throughput(progress=Progress("throughput"))
-    busy = others_busy(start)
+    busy, fallback = others_busy(start), fallbacks(engaged)
 
     missing = [hint for peer, hint in (("numpy+scipy", f"scipy ({install_hint('report')})"),
                                         ("torch", f"torch ({install_hint('torch')}; CPU-only: see docs/ecosystem.md, 'PyTorch')"),
@@ -267,7 +267,7 @@ def report(args):
     if text:
         _section("Throughput, float32, 1M elements, ns/element (lower is better)")
         print(format_table(speed))
-        print(legend(speed, threads=env["threads"], load=load, busy=busy))
+        print(legend(speed, threads=env["threads"], load=load, busy=busy, fallback=fallback))
         if missing:
             print(f"Not compared, not installed: {', '.join(missing)}")
         sys.stdout.flush()
@@ -423,14 +423,15 @@ def bench_command(args):
               f"Numba started with (NUMBA_NUM_THREADS, by default the CPU count); using {threads}",
               file=sys.stderr)
     load = bench.machine_load()
-    start = bench.cpu_sample()
+    start, engaged = bench.cpu_sample(), bench.fallback_sample()
     results = bench.run(sizes=args.size, dtypes=dtypes, threads=threads, operations=operations, data=args.data,
                         progress=Progress("bench", enabled=False if args.json else None))
-    busy = bench.others_busy(start)
+    busy, fallback = bench.others_busy(start), bench.fallbacks(engaged)
     rows = bench.table(results)
     if args.json:
         json.dump({"threads": threads, "threads_requested": args.threads, "data": args.data, "load_average": load,
-                   "other_programs_cores": busy, "environment": bench.environment(),
+                   "other_programs_cores": busy, "fallback_engaged": fallback[0], "fallback_calls": fallback[1],
+                   "environment": bench.environment(),
                    "peers": bench.available_peers(), "rows": rows},
                   sys.stdout, indent=2)
         print()
@@ -438,7 +439,7 @@ def bench_command(args):
     print(f"ns/element, {args.data} data, {_plural(threads, 'thread')}; peers found: "
           f"{', '.join(bench.peer_versions()) or 'none'}")
     print(bench.format_table(rows))
-    print(bench.legend(rows, threads=threads, load=load, busy=busy))
+    print(bench.legend(rows, threads=threads, load=load, busy=busy, fallback=fallback))
     return 0
 
 
