@@ -60,22 +60,23 @@ from .fp import CPU_JIT_OPTIONS
 #: more, a margin for slower thread wake-up elsewhere.
 PARALLEL_MIN_SIZE = {4: 8192, 8: 2048}
 
-#: Elements per block of a threaded loop (at most).  The threads claim
-#: blocks one at a time as they come (see runtime, "Threads that do not
-#: pay"): the loop is a prange with an iteration per thread, each claiming
-#: blocks from an atomic counter until none is left, so whichever thread
-#: starts first does the work of those that have not (a prange over the
-#: blocks themselves made tbb's 64K calls slower than serial).  Each block sets the floating-point environment in the thread
-#: that runs it (fpenv) and running the same vectorised loop as the serial
-#: path.  8192 elements (32 KB of float32) cost under 1 % in the claim, the
-#: clock reads and the environment; a run shorter than two blocks is split
-#: in two halves.
-BLOCK = 8192
-#: At most this many blocks: longer runs take longer blocks, so that each
-#: thread streams through long stretches of memory (2048 blocks of 8192 at
-#: 16M interleaved the threads' streams, and 2-thread gelu ran at 0.85x of
-#: serial instead of 0.53x, AMD EPYC Zen 4).
-MAX_BLOCKS = 64
+#: Elements per block of a threaded loop (at most).  The loop is a prange
+#: over the blocks, which Numba's schedule hands out as a contiguous share
+#: per thread (the same stretch of memory call after call, in its own
+#: caches); each block sets the floating-point environment in the thread that runs
+#: it (fpenv), runs the same vectorised loop as the serial path and is
+#: timed, for the fallback's estimate of the serial time (runtime, "Threads
+#: that do not pay").  A run shorter than two blocks is split in two halves.
+#: Blocks claimed from an atomic counter as threads come, so that the first
+#: thread does the work of those that have not started, were tried: the
+#: contention figures were no better with the fallback, and idle calls of
+#: 16K-64K elements 10-15 % slower (AMD EPYC Zen 4, omp and tbb layers);
+#: so was a prange with an iteration per thread, each looping over its
+#: share (1.2 us a call at 16K).
+BLOCK = 16384
+#: At most this many blocks: longer runs take longer blocks (a block's
+#: fixed costs are a few clock reads and two MXCSR writes).
+MAX_BLOCKS = R.MAX_BLOCKS
 
 
 @register_jitable
@@ -107,9 +108,10 @@ def decide(wall, estimate, strikes, loss, failures, ms):
 
 @register_jitable(**CPU_JIT_OPTIONS)  # inlined: the loop's vector width applies
 def serial_estimate(n, step, spent):
-    """n times the fastest whole block's clock ticks per element: the serial
-    call's time, about (0 where the clock reads nothing).  The last block may
-    be short, and a short block's fixed costs say little of the rate."""
+    """n times the fastest whole block's clock ticks per element (`spent`:
+    the blocks' ticks): the serial call's time, about (0 where the clock
+    reads nothing).  The last block may be short, and a short block's fixed
+    costs say little of the rate."""
     best = np.inf
     for b in range(len(spent)):
         if min(n, b * step + step) - b * step == step and spent[b] > 0:  # whole blocks only
@@ -117,15 +119,30 @@ def serial_estimate(n, step, spent):
     return 0 if best == np.inf else int(best * n)
 
 
+@register_jitable(**CPU_JIT_OPTIONS)
+def block_ticks(data, nb):
+    """The threaded call's blocks' clock ticks, from the state block (a
+    negative count, a clock gone backwards, ends the copy; the early exit
+    also keeps LLVM from vectorising it 512 bits wide where the AVX2
+    variant asked for no zmm register)."""
+    spent = np.zeros(nb, np.int64)
+    for b in range(nb):
+        ticks = slot_at(data, BLOCK_TICKS + b)
+        if ticks < 0:
+            break
+        spent[b] = ticks
+    return spent
+
+
 @register_jitable(**CPU_JIT_OPTIONS)  # inlined: the loop's vector width applies
-def judge(data, first, wall, n, step, spent):
+def judge(data, first, wall, n, step, nb):
     """After a threaded call (holding the pool lock): update the fallback.
     A loop's first threaded call (its slot `first` still 0) is not judged:
     it started the pool, or ran code just loaded."""
     if slot_at(data, first) == 0 or get_slot(data, FALLBACK_OFF) != 0:
         set_slot_at(data, first, 1)
         return
-    estimate = serial_estimate(n, step, spent)
+    estimate = serial_estimate(n, step, block_ticks(data, nb))
     ms = get_slot(data, TICKS_PER_MS)
     if estimate == 0 or ms == 0:
         return
@@ -161,13 +178,13 @@ def mode(data, n, threads_from):
     return THREADED
 
 @register_jitable
-def _or_all(flags):
-    """The bitwise OR of an array of exception flags (a few dozen blocks;
-    the early exit also keeps LLVM from vectorising it, 512 bits wide
-    where the AVX2 variant asked for no zmm register)."""
+def _or_all(data, nb):
+    """The bitwise OR of the exception flags of the threaded call's nb
+    blocks (the early exit also keeps LLVM from vectorising it, 512 bits
+    wide where the AVX2 variant asked for no zmm register)."""
     acc = np.uint32(0)
-    for f in flags:
-        acc |= f
+    for b in range(nb):
+        acc |= np.uint32(slot_at(data, BLOCK_FLAGS + b))
         if acc == np.uint32(fpenv.FLAGS):
             break
     return acc
@@ -199,6 +216,7 @@ PATH_STRIDED, PATH_DECLINED, PATH_THREADED_BROADCAST = R.PATH_STRIDED, R.PATH_DE
 PATH_FALLBACK = R.PATH_FALLBACK
 SERIAL_UNTIL, STRIKES, LOSS, ENGAGED = R.SERIAL_UNTIL, R.STRIKES, R.LOSS, R.ENGAGED
 FAILURES, FALLBACK_OFF, TICKS_PER_MS = R.FAILURES, R.FALLBACK_OFF, R.TICKS_PER_MS
+BLOCK_FLAGS, BLOCK_TICKS = R.BLOCK_FLAGS, R.BLOCK_TICKS
 
 
 def _sources_digest():
@@ -376,54 +394,6 @@ def now(typingctx):
 
 
 @intrinsic
-def _pool_size(typingctx):
-    """Numba's thread count for parallel regions (numba.get_num_threads()),
-    called through the symbol the threading layer registers, as Numba's own
-    _iget_num_threads does: its get_num_threads compiles in the address of a
-    ctypes function, which Numba's cache refuses.  Typing it starts the
-    threading layer, which registers the symbol (a cached loop starts it
-    when it is loaded, as every loop with a prange does)."""
-    from numba.np.ufunc.parallel import _launch_threads
-
-    _launch_threads()
-
-    def codegen(context, builder, sig, args):
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(cgutils.intp_t, []),
-                                            "get_num_threads")
-        return builder.call(fn, [])
-
-    return types.intp(), codegen
-
-
-@register_jitable
-def pool_threads():
-    """Iterations of a threaded loop: one per thread of the pool, each
-    claiming blocks until none is left (parallel target only: the symbol
-    exists once a threading layer has started)."""
-    return max(1, _pool_size())
-
-
-@register_jitable
-def no_threads():
-    """The serial target's stand-in (its calls never take threads)."""
-    return 1
-
-
-@intrinsic
-def claim_next(typingctx, counter):
-    """Atomically add one to counter[0] (an int64 array) and return its value
-    before: the next block for the thread that asks."""
-    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
-        return None
-
-    def codegen(context, builder, sig, args):
-        data = context.make_array(sig.args[0])(context, builder, args[0]).data
-        return builder.atomic_rmw("add", data, ir.Constant(_I64, 1), "monotonic")
-
-    return types.int64(counter), codegen
-
-
-@intrinsic
 def try_acquire(typingctx, state):
     """Take the pool lock of the state block at `state`: True if this call
     got it (an atomic compare-and-swap 0 -> 1, acquire ordering), False if
@@ -557,7 +527,6 @@ def unary(kernel, dtype, parallel, cache=True):
     size = np.dtype(dtype).itemsize
     threads_from = PARALLEL_MIN_SIZE[size] if parallel else _NEVER
     first = R.loop_slot(kernel.__name__, size)  # whether its first threaded call has been made
-    workers = pool_threads if parallel else no_threads
     # (the vector width the variant allows, and whether FMAs are plain
     # arithmetic here: fp._cpu_fma_codegen)
     sources = SOURCES_DIGEST + f":{vector32.vector_bits()}" + (":soft-fma" if vector32.fma_emulated() else "")
@@ -576,26 +545,21 @@ def unary(kernel, dtype, parallel, cache=True):
             if how == THREADED:
                 count(data, PATH_THREADED)
                 nb, step = blocks(n)
-                raised = np.zeros(nb, np.uint32)  # each block's exception flags
-                spent = np.zeros(nb, np.int64)  # and clock ticks
-                claim = np.zeros(1, np.int64)
                 start = now()
-                for w in prange(min(nb, workers())):  # each claims blocks until none is left
-                    b = claim_next(claim)
-                    while b < nb:
-                        t = now()
-                        inner = fpenv.enter_block()  # in the thread that runs this block
-                        end = min(n, b * step + step)
-                        for c in range(b * step, end, chunk):
-                            prefetch_ahead(x, c * size)
-                            for i in range(c, min(end, c + chunk)):
-                                store(out, i * size, kernel(load(x, i * size, zero)))
-                        raised[b] = fpenv.leave_block(inner)
-                        spent[b] = now() - t
-                        b = claim_next(claim)
-                judge(data, first, now() - start, n, step, spent)
+                for b in prange(nb):  # Numba's schedule: a contiguous share per thread
+                    t = now()
+                    inner = fpenv.enter_block()  # in the thread that runs this block
+                    end = min(n, b * step + step)
+                    for c in range(b * step, end, chunk):
+                        prefetch_ahead(x, c * size)
+                        for i in range(c, min(end, c + chunk)):
+                            store(out, i * size, kernel(load(x, i * size, zero)))
+                    set_slot_at(data, BLOCK_FLAGS + b, fpenv.leave_block(inner))
+                    set_slot_at(data, BLOCK_TICKS + b, now() - t)
+                judge(data, first, now() - start, n, step, nb)
+                flags = _or_all(data, nb)
                 release(data)
-                fpenv.merge(_or_all(raised))
+                fpenv.merge(flags)
             else:
                 count_serial(data, how)
                 for c in range(0, n, chunk):
@@ -617,7 +581,6 @@ def binary(kernel, dtype, parallel, cache=True):
     size = np.dtype(dtype).itemsize
     threads_from = PARALLEL_MIN_SIZE[size] if parallel else _NEVER
     first = R.loop_slot(kernel.__name__, size)  # whether its first threaded call has been made
-    workers = pool_threads if parallel else no_threads
     # (the vector width the variant allows, and whether FMAs are plain
     # arithmetic here: fp._cpu_fma_codegen)
     sources = SOURCES_DIGEST + f":{vector32.vector_bits()}" + (":soft-fma" if vector32.fma_emulated() else "")
@@ -636,27 +599,22 @@ def binary(kernel, dtype, parallel, cache=True):
             if how == THREADED:
                 count(data, PATH_THREADED)
                 nb, step = blocks(n)
-                raised = np.zeros(nb, np.uint32)  # each block's exception flags
-                spent = np.zeros(nb, np.int64)  # and clock ticks
-                claim = np.zeros(1, np.int64)
                 start = now()
-                for w in prange(min(nb, workers())):  # each claims blocks until none is left
-                    b = claim_next(claim)
-                    while b < nb:
-                        t = now()
-                        inner = fpenv.enter_block()  # in the thread that runs this block
-                        end = min(n, b * step + step)
-                        for c in range(b * step, end, chunk):
-                            prefetch_ahead(dy, c * size)
-                            prefetch_ahead(x, c * size)
-                            for i in range(c, min(end, c + chunk)):
-                                store(out, i * size, kernel(load(dy, i * size, zero), load(x, i * size, zero)))
-                        raised[b] = fpenv.leave_block(inner)
-                        spent[b] = now() - t
-                        b = claim_next(claim)
-                judge(data, first, now() - start, n, step, spent)
+                for b in prange(nb):  # Numba's schedule: a contiguous share per thread
+                    t = now()
+                    inner = fpenv.enter_block()  # in the thread that runs this block
+                    end = min(n, b * step + step)
+                    for c in range(b * step, end, chunk):
+                        prefetch_ahead(dy, c * size)
+                        prefetch_ahead(x, c * size)
+                        for i in range(c, min(end, c + chunk)):
+                            store(out, i * size, kernel(load(dy, i * size, zero), load(x, i * size, zero)))
+                    set_slot_at(data, BLOCK_FLAGS + b, fpenv.leave_block(inner))
+                    set_slot_at(data, BLOCK_TICKS + b, now() - t)
+                judge(data, first, now() - start, n, step, nb)
+                flags = _or_all(data, nb)
                 release(data)
-                fpenv.merge(_or_all(raised))
+                fpenv.merge(flags)
             else:
                 count_serial(data, how)
                 for c in range(0, n, chunk):
@@ -671,26 +629,21 @@ def binary(kernel, dtype, parallel, cache=True):
             if how == THREADED:
                 count(data, PATH_THREADED_BROADCAST)
                 nb, step = blocks(n)
-                raised = np.zeros(nb, np.uint32)  # each block's exception flags
-                spent = np.zeros(nb, np.int64)  # and clock ticks
-                claim = np.zeros(1, np.int64)
                 start = now()
-                for w in prange(min(nb, workers())):  # each claims blocks until none is left
-                    b = claim_next(claim)
-                    while b < nb:
-                        t = now()
-                        inner = fpenv.enter_block()  # in the thread that runs this block
-                        end = min(n, b * step + step)
-                        for c in range(b * step, end, chunk):
-                            prefetch_ahead(x, c * size)
-                            for i in range(c, min(end, c + chunk)):
-                                store(out, i * size, kernel(g, load(x, i * size, zero)))
-                        raised[b] = fpenv.leave_block(inner)
-                        spent[b] = now() - t
-                        b = claim_next(claim)
-                judge(data, first, now() - start, n, step, spent)
+                for b in prange(nb):  # Numba's schedule: a contiguous share per thread
+                    t = now()
+                    inner = fpenv.enter_block()  # in the thread that runs this block
+                    end = min(n, b * step + step)
+                    for c in range(b * step, end, chunk):
+                        prefetch_ahead(x, c * size)
+                        for i in range(c, min(end, c + chunk)):
+                            store(out, i * size, kernel(g, load(x, i * size, zero)))
+                    set_slot_at(data, BLOCK_FLAGS + b, fpenv.leave_block(inner))
+                    set_slot_at(data, BLOCK_TICKS + b, now() - t)
+                judge(data, first, now() - start, n, step, nb)
+                flags = _or_all(data, nb)
                 release(data)
-                fpenv.merge(_or_all(raised))
+                fpenv.merge(flags)
             else:
                 count_broadcast(data, how)
                 for c in range(0, n, chunk):
@@ -713,7 +666,6 @@ def unary32(name, parallel, cache=True):
     isa = vector32.emission()
     threads_from = PARALLEL_MIN_SIZE[4] if parallel else _NEVER
     first = R.loop_slot(name, 4)  # whether its first threaded call has been made
-    workers = pool_threads if parallel else no_threads
     sources = SOURCES_DIGEST
 
     def loop(args, dims, steps, data):
@@ -728,22 +680,17 @@ def unary32(name, parallel, cache=True):
             if how == THREADED:
                 count(data, PATH_THREADED)
                 nb, step = blocks(n)
-                raised = np.zeros(nb, np.uint32)  # each block's exception flags
-                spent = np.zeros(nb, np.int64)  # and clock ticks
-                claim = np.zeros(1, np.int64)
                 start = now()
-                for w in prange(min(nb, workers())):  # each claims blocks until none is left
-                    b = claim_next(claim)
-                    while b < nb:
-                        t = now()
-                        inner = fpenv.enter_block()  # in the thread that runs this block
-                        vector32.run_unary(name, isa, x, out, min(n, b * step), min(n, b * step + step))
-                        raised[b] = fpenv.leave_block(inner)
-                        spent[b] = now() - t
-                        b = claim_next(claim)
-                judge(data, first, now() - start, n, step, spent)
+                for b in prange(nb):  # Numba's schedule: a contiguous share per thread
+                    t = now()
+                    inner = fpenv.enter_block()  # in the thread that runs this block
+                    vector32.run_unary(name, isa, x, out, min(n, b * step), min(n, b * step + step))
+                    set_slot_at(data, BLOCK_FLAGS + b, fpenv.leave_block(inner))
+                    set_slot_at(data, BLOCK_TICKS + b, now() - t)
+                judge(data, first, now() - start, n, step, nb)
+                flags = _or_all(data, nb)
                 release(data)
-                fpenv.merge(_or_all(raised))
+                fpenv.merge(flags)
             else:
                 count_serial(data, how)
                 vector32.run_unary(name, isa, x, out, 0, n)
@@ -761,7 +708,6 @@ def binary32(name, parallel, cache=True):
     isa = vector32.emission()
     threads_from = PARALLEL_MIN_SIZE[4] if parallel else _NEVER
     first = R.loop_slot(name, 4)  # whether its first threaded call has been made
-    workers = pool_threads if parallel else no_threads
     sources = SOURCES_DIGEST
 
     def loop(args, dims, steps, data):
@@ -785,26 +731,21 @@ def binary32(name, parallel, cache=True):
                 count_serial(data, how)
             if threaded:
                 nb, step = blocks(n)
-                raised = np.zeros(nb, np.uint32)  # each block's exception flags
-                spent = np.zeros(nb, np.int64)  # and clock ticks
-                claim = np.zeros(1, np.int64)
                 start = now()
-                for w in prange(min(nb, workers())):  # each claims blocks until none is left
-                    b = claim_next(claim)
-                    while b < nb:
-                        t = now()
-                        inner = fpenv.enter_block()  # in the thread that runs this block
-                        lo, hi = min(n, b * step), min(n, b * step + step)
-                        if sd == 0:
-                            vector32.run_binary(name, isa, dy, x, out, lo, hi, True)
-                        else:
-                            vector32.run_binary(name, isa, dy, x, out, lo, hi, False)
-                        raised[b] = fpenv.leave_block(inner)
-                        spent[b] = now() - t
-                        b = claim_next(claim)
-                judge(data, first, now() - start, n, step, spent)
+                for b in prange(nb):  # Numba's schedule: a contiguous share per thread
+                    t = now()
+                    inner = fpenv.enter_block()  # in the thread that runs this block
+                    lo, hi = min(n, b * step), min(n, b * step + step)
+                    if sd == 0:
+                        vector32.run_binary(name, isa, dy, x, out, lo, hi, True)
+                    else:
+                        vector32.run_binary(name, isa, dy, x, out, lo, hi, False)
+                    set_slot_at(data, BLOCK_FLAGS + b, fpenv.leave_block(inner))
+                    set_slot_at(data, BLOCK_TICKS + b, now() - t)
+                judge(data, first, now() - start, n, step, nb)
+                flags = _or_all(data, nb)
                 release(data)
-                fpenv.merge(_or_all(raised))
+                fpenv.merge(flags)
             elif sd == 0:
                 vector32.run_binary(name, isa, dy, x, out, 0, n, True)
             else:
