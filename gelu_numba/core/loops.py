@@ -99,8 +99,7 @@ def decide(wall, estimate, strikes, loss, failures, ms):
         return 0, 0, 0, 0
     strikes += 1
     loss += wall - estimate
-    at_once = wall > R.SLOW_AT_ONCE * estimate and wall - estimate >= R.SLOW_AT_ONCE_MS * ms
-    if strikes < R.STRIKES_TO_ENGAGE and not at_once:
+    if strikes < R.STRIKES_TO_ENGAGE:
         return strikes, loss, failures, 0
     hold = R.FALLBACK_FACTOR * loss << min(failures, R.MAX_DOUBLINGS)
     return 0, 0, failures + 1, max(1, min(R.FALLBACK_CAP_MS * ms, hold))

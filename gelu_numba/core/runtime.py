@@ -49,11 +49,9 @@ Threads that do not pay
 A threaded call waits for every thread of the pool to take part, and a
 thread that another program's threads keep off a core can take a scheduler
 time slice (milliseconds) to start: a 64K-element call then costs 50-100
-times the serial call (issue 28).  So the work is split into blocks that the
-threads claim as they come (the calling thread does the blocks of threads
-that have not started), and each threaded call is judged after it ends:
-its wall time against the serial time it would have taken, estimated from
-its own fastest block (time per element, times the elements).  Two slow
+times the serial call (issue 28).  So each threaded call is judged after it
+ends: its wall time against the serial time it would have taken, estimated
+from its own fastest block (time per element, times the elements).  Two slow
 calls in a row (one alone is often a pool waking up) engage the fallback:
 calls run serially, with the same bits, for FALLBACK_FACTOR times the time
 the slow calls lost (at most FALLBACK_CAP), then threads are tried again.
