@@ -53,11 +53,14 @@ from . import runtime as R
 from .fp import CPU_JIT_OPTIONS
 
 #: Unit-stride calls at least this long run multi-threaded (parallel target),
-#: by item size.  Re-measured for the float32 SIMD loops (Intel Xeon, 2 cores,
-#: 2026-12-05; serial time / threaded time): float32 0.62-0.75 at 1K,
-#: 0.84-0.99 at 2K, 1.11-1.31 at 4K, 1.38-1.63 at 8K; float64 1.04-1.29 at
-#: 1K, 1.30-1.54 at 2K.  The thresholds sit where threads win by a third or
-#: more, a margin for slower thread wake-up elsewhere.
+#: by item size.  Remeasured on the kernels as they are now, with the
+#: fallback off (``tools/parallel_threshold.py``, AMD EPYC Zen 4, 2 threads,
+#: omp layer, 2026-12-07; serial time / threaded time, gelu and
+#: gelu_backward): float32 0.59-0.66 at 1K, 0.81-0.88 at 2K, 1.10-1.16 at
+#: 4K, 1.36-1.45 at 8K; float64 1.33-1.35 at 1K, 1.58-1.59 at 2K.  (Intel
+#: Xeon, 2026-12-05: float32 1.38-1.63 at 8K, float64 1.30-1.54 at 2K.)  The
+#: thresholds stay where threads win by a third or more on both, a margin
+#: for slower thread wake-up elsewhere.
 PARALLEL_MIN_SIZE = {4: 8192, 8: 2048}
 
 #: Elements per block of a threaded loop (at most).  The loop is a prange
