@@ -389,7 +389,13 @@ def now(typingctx):
             fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.readcyclecounter")
             return builder.call(fn, [])
         if _TRIPLE in ("aarch64", "arm64"):
-            return builder.asm(fnty, "mrs $0, cntvct_el0", "=r", [], side_effect=True)
+            # What clang emits for __builtin_arm_rsr64("cntvct_el0"): inline
+            # asm would abort the process (Numba's LLVM has no AArch64 asm
+            # parser; checked under qemu-aarch64).
+            reader = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(_I64, [ir.MetaDataType()]), "llvm.read_volatile_register.i64")
+            register = builder.module.add_metadata([ir.MetaDataString(builder.module, "cntvct_el0")])
+            return builder.call(reader, [register])
         return ir.Constant(_I64, 0)
 
     return types.int64(), codegen
