@@ -69,8 +69,7 @@ def _by_the_ufunc(name, args):
 
 def _public(fn):
     """fn for plain-Python callers (what the ufunc gives, or TypeError), and
-    fn itself in compiled code (registered for the CPU here; for CUDA by
-    ``core.cuda.numba_cuda``, through ``PUBLIC``)."""
+    fn itself in compiled code (``core.fp.register_public``)."""
     name = fn.__name__
     if name in _BINARY:
 
@@ -88,34 +87,9 @@ def _public(fn):
 
     functools.update_wrapper(public, fn)
     public.__module__ = __name__
-    _register(public, fn, _fp._cpu_overload, _fp.CPU_JIT_OPTIONS)
-    PUBLIC.append((public, fn))
+    _fp.register_public(public, fn)  # compiled calls (CPU now, CUDA once set up) compile fn
     return public
 
-
-def _register(public, fn, overload, jit_options=None):
-    """Compiled calls of `public` compile `fn`, for float arguments only."""
-    from numba.core import types
-
-    def floats(*tys):
-        return all(isinstance(t, types.Float) for t in tys)
-
-    options = {} if jit_options is None else {"jit_options": jit_options}
-    if fn.__name__ in _BINARY:
-
-        @overload(public, **options)
-        def _ov(dy, x):
-            return fn if floats(dy, x) else None
-
-    else:
-
-        @overload(public, **options)
-        def _ov(x):
-            return fn if floats(x) else None
-
-
-#: (public function, the formula it calls), for the CUDA target.
-PUBLIC = []
 
 for _name in __all__:
     globals()[_name] = _public(getattr(_formulas, _name))

@@ -91,10 +91,7 @@ def numba_cuda():
         _fp.register_primitives(overload, intrinsic)
         for fn in (*_fp.JITABLE, _same, _half_to_single):
             register_jitable(fn)
-        from .. import scalar as _public  # gelu_numba.scalar's functions, called from user kernels
-
-        for public, fn in _public.PUBLIC:
-            _public._register(public, fn, overload)
+        _fp.add_target(overload)  # gelu_numba.scalar's functions, called from user kernels
     return cuda
 
 

@@ -60,6 +60,52 @@ JITABLE = []
 CPU_JIT_OPTIONS = {"error_model": "numpy", "forceinline": True}
 
 
+#: (public function, the formula it calls): ``gelu_numba.scalar``'s checked
+#: wrappers, whose compiled calls compile the formula; registered for the
+#: CPU when made and for every target set up since (:func:`add_target`).
+PUBLIC = []
+_TARGETS = []
+
+
+def overload_public(public, fn, overload, jit_options=None):
+    """Compiled calls of `public` compile `fn`, for float arguments only."""
+    from numba.core import types
+
+    from .names import BINARY
+
+    def floats(*tys):
+        return all(isinstance(t, types.Float) for t in tys)
+
+    options = {} if jit_options is None else {"jit_options": jit_options}
+    if fn.__name__ in BINARY:
+
+        @overload(public, **options)
+        def _ov(dy, x):
+            return fn if floats(dy, x) else None
+
+    else:
+
+        @overload(public, **options)
+        def _ov(x):
+            return fn if floats(x) else None
+
+
+def register_public(public, fn):
+    """Register a public wrapper of `fn` with the CPU and the set-up targets."""
+    PUBLIC.append((public, fn))
+    overload_public(public, fn, _cpu_overload, CPU_JIT_OPTIONS)
+    for overload in _TARGETS:
+        overload_public(public, fn, overload)
+
+
+def add_target(overload):
+    """A target (CUDA) set up: the public wrappers made so far, and those made
+    later, compile there too."""
+    _TARGETS.append(overload)
+    for public, fn in PUBLIC:
+        overload_public(public, fn, overload)
+
+
 def jitable(fn):
     """Make a Python function callable from compiled code on every target."""
     _cpu_register_jitable(**CPU_JIT_OPTIONS)(fn)

@@ -523,6 +523,8 @@ def _compile_plain(fn, signature):
         return cfunc(signature)(fn)
 
 
+R.CLOCK.append(clock)
+
 #: The directories this process's loops are cached in, and how many loops
 #: were [loaded from there, compiled] (for ``gelu-numba compile``).
 CACHE_PATHS = set()

@@ -143,12 +143,21 @@ def reset_paths():
         _STATE[slot] = 0
 
 
+#: The loops' clock, read from Python: ``loops`` puts its ``clock`` here
+#: when it is imported (this module does not import it: loops imports this).
+CLOCK = []
+
+
+def _now():
+    """The loops' clock now, or 0 before any loop module was imported."""
+    return CLOCK[0]() if CLOCK else 0
+
+
 def fallback():
     """The fallback's state: {"engaged": whether calls run serially now (by
-    this process's clock), "strikes": slow threaded calls in a row}."""
-    from .loops import clock
-
-    return {"engaged": int(_STATE[SERIAL_UNTIL]) > clock(), "strikes": int(_STATE[STRIKES]),
+    this process's clock), "strikes": slow threaded calls in a row,
+    "failures": holds since threads last paid}."""
+    return {"engaged": int(_STATE[SERIAL_UNTIL]) > _now(), "strikes": int(_STATE[STRIKES]),
             "failures": int(_STATE[FAILURES])}
 
 
@@ -157,14 +166,12 @@ def calibrate():
     per process) and store its ticks per millisecond."""
     import time
 
-    from .loops import clock
-
-    if _STATE[TICKS_PER_MS]:
+    if _STATE[TICKS_PER_MS] or not CLOCK:
         return
-    c0, t0 = clock(), time.perf_counter()
+    c0, t0 = _now(), time.perf_counter()
     while time.perf_counter() - t0 < 0.002:
         pass
-    c1, t1 = clock(), time.perf_counter()
+    c1, t1 = _now(), time.perf_counter()
     _STATE[TICKS_PER_MS] = max(0, int((c1 - c0) / ((t1 - t0) * 1e3)))
 
 
@@ -178,9 +185,7 @@ def set_fallback(enabled):
 def hold_serial(ticks):
     """Run calls long enough for threads serially for `ticks` of the clock
     from now, as the fallback does (0: end it).  For tests and experiments."""
-    from .loops import clock
-
-    _STATE[SERIAL_UNTIL] = clock() + int(ticks) if ticks > 0 else 0
+    _STATE[SERIAL_UNTIL] = _now() + int(ticks) if ticks > 0 else 0
     _STATE[STRIKES] = _STATE[LOSS] = _STATE[FAILURES] = 0
 
 
