@@ -54,9 +54,9 @@ ends: its wall time against the serial time it would have taken, estimated
 from its own fastest block (time per element, times the elements).  Two slow
 calls in a row (one alone is often a pool waking up) engage the fallback:
 calls run serially, with the same bits, for FALLBACK_FACTOR times the time
-the slow calls lost (at most FALLBACK_CAP), then threads are tried again.
-The time lost to trying is so bounded by about 1/FALLBACK_FACTOR of the
-time spent serially.
+the slow calls lost, doubled after each failed return (at most
+FALLBACK_CAP_MS), then threads are tried again.  The time lost to trying is
+so bounded by about 1/FALLBACK_FACTOR of the time spent serially.
 """
 
 import ctypes
@@ -100,19 +100,17 @@ PATHS = {"unit": PATH_UNIT, "threaded": PATH_THREADED, "broadcast": PATH_BROADCA
 FALLBACK_FACTOR = 32
 MAX_DOUBLINGS = 8
 FALLBACK_CAP_MS = 500
-#: Slow threaded calls in a row that engage the fallback.  One suffices
-#: when it took SLOW_AT_ONCE times the serial estimate and lost at least
-#: SLOW_AT_ONCE_MS: a thread kept off its core by another program waits for
-#: a scheduler time slice (milliseconds), while a pool that had gone to
-#: sleep wakes in 0.05-0.3 ms, and the next call finds it awake.
+#: Slow threaded calls in a row that engage the fallback.  One is not
+#: enough: a pool that had gone to sleep wakes in 0.05-0.3 ms, and a virtual
+#: machine's host takes a core away now and then (1-2 ms, several times a
+#: minute here); the next call finds the threads running.  Engaging on one
+#: slow call of 1 ms or more ran 15 % of an idle 64K benchmark serially.
 STRIKES_TO_ENGAGE = 2
 #: A call is slow when it took over SLOW_NUM / SLOW_DEN of the estimate: the
 #: estimate (the fastest block's rate) runs 5-15 % below a serial call's
 #: time, and an idle tbb pool's 64K calls, 0.8 of serial, were judged slow
 #: without the margin.
 SLOW_NUM, SLOW_DEN = 5, 4
-SLOW_AT_ONCE = 4
-SLOW_AT_ONCE_MS = 1
 
 _STATE = (ctypes.c_int64 * (BLOCK_TICKS + MAX_BLOCKS))()
 #: The address every compiled loop receives as its ``data`` pointer.
