@@ -94,6 +94,20 @@ class _Operations:
     instruction for float64 lanes and, after a slash, for float32 lanes
     (``ymm``/``xmm`` forms on narrower CPUs, scalar forms for one lane)."""
 
+    def _start(self, builder, width, isa, hardware_fma, widths, kind):
+        """The set-up both kinds share: `width` must be the ISA's number of
+        lanes of this kind (`widths`: WIDTH or WIDTH32), and only the scalar
+        emission may compute without hardware FMA.  Returns vec: a type, as
+        a vector of `width` lanes (or itself for one lane)."""
+        if width != widths[isa]:
+            raise ValueError(f"{isa} has {widths[isa]} {kind} lanes")
+        if not hardware_fma and isa != SCALAR:
+            raise ValueError(f"{isa} has FMA")
+        self.builder, self.width, self.isa = builder, width, isa
+        self.hardware_fma = hardware_fma
+        self.module = builder.module
+        return (lambda t: t) if width == 1 else (lambda t: ir.VectorType(t, width))
+
     # -- arithmetic (correctly rounded) ------------------------------------
 
     def add(self, a, b):
@@ -162,14 +176,7 @@ class Lanes(_Operations):
     """`width` float64 lanes (1: a scalar) emitted into `builder`."""
 
     def __init__(self, builder, width, isa, hardware_fma=True):
-        if width != WIDTH[isa]:
-            raise ValueError(f"{isa} has {WIDTH[isa]} float64 lanes")
-        if not hardware_fma and isa != SCALAR:
-            raise ValueError(f"{isa} has FMA")
-        self.builder, self.width, self.isa = builder, width, isa
-        self.hardware_fma = hardware_fma
-        self.module = builder.module
-        vec = (lambda t: t) if width == 1 else (lambda t: ir.VectorType(t, width))
+        vec = self._start(builder, width, isa, hardware_fma, WIDTH, "float64")
         self.f64, self.i64, self.f32, self.mask = vec(F64), vec(I64), vec(F32), vec(I1)
         self.float_type, self.int_type = self.f64, self.i64
         self._suffix = "f64" if width == 1 else f"v{width}f64"
@@ -425,14 +432,7 @@ class Lanes32(_Operations):
     """
 
     def __init__(self, builder, width, isa, hardware_fma=True):
-        if width != WIDTH32[isa]:
-            raise ValueError(f"{isa} has {WIDTH32[isa]} float32 lanes")
-        if not hardware_fma and isa != SCALAR:
-            raise ValueError(f"{isa} has FMA")
-        self.builder, self.width, self.isa = builder, width, isa
-        self.hardware_fma = hardware_fma
-        self.module = builder.module
-        vec = (lambda t: t) if width == 1 else (lambda t: ir.VectorType(t, width))
+        vec = self._start(builder, width, isa, hardware_fma, WIDTH32, "float32")
         self.f32, self.i32, self.mask = vec(F32), vec(I32), vec(I1)
         self.float_type, self.int_type = self.f32, self.i32
         self._suffix = "f32" if width == 1 else f"v{width}f32"
