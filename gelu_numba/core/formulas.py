@@ -614,7 +614,12 @@ def gelu(x):
 
 @jitable
 def gelu_tanh(x):
-    """tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    """tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+
+    Worst error: float32 1.44 ulp (x = -2.7537909), monotone above the
+    minimum, over all 2^32 inputs; float64 0.72 ulp, searched
+    (docs/accuracy.md).
+    """
     if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
         return cpu_float32_kernel("gelu_tanh", x)
     return _f(x, pick(x, C.GELU_TANH_F32, C.GELU_TANH_F64), TANH)
@@ -622,7 +627,12 @@ def gelu_tanh(x):
 
 @jitable
 def gelu_sigmoid(x):
-    """Sigmoid approximation ("quick GELU"), x * sigmoid(1.702 x)."""
+    """Sigmoid approximation ("quick GELU"), x * sigmoid(1.702 x).
+
+    Worst error: float32 1.52 ulp (x = -2.2251203), monotone above the
+    minimum, over all 2^32 inputs; float64 0.65 ulp, searched
+    (docs/accuracy.md).
+    """
     if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
         return cpu_float32_kernel("gelu_sigmoid", x)
     return _f(x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)

@@ -3,14 +3,16 @@ AVX-512, AVX2 and scalar code with the same bits.
 
 Two designs live here (docs/design.md, "The float32 loops"):
 
-- float32 lanes (FLOAT32_LANES: the exact GELU's f, f' and backward):
-  piecewise polynomials around Gal points in float32 arithmetic, one
-  lookup per coefficient with each lane's own piece, a compensated exp
-  tail scaled by 2^k with one rounding (``_exact32``, ``_exact32_grad``;
-  tables from tools/fit_exact32.py in ``tables_exact32.py``).  Measured
-  over all 2^32 inputs: f 1.35 ulp, f' 1.42, dy f' 1.75 (dy ~ N(0, 1)); f
-  monotone above its minimum;
-- float64 lanes (the other nine kernels): x widened exactly, computed in
+- float32 lanes (FLOAT32_LANES): piecewise polynomials around Gal points
+  in float32 arithmetic, one lookup per coefficient with each lane's own
+  piece, a compensated exp tail scaled by 2^k with one rounding.  The
+  exact GELU's f, f' and backward (``_Parts``; tables from
+  tools/fit_exact32.py in ``tables_exact32.py``), measured over all 2^32
+  inputs: f 1.35 ulp, f' 1.42, dy f' 1.75 (dy ~ N(0, 1)); the tanh and
+  sigmoid forms' f (``_Sigma``, f(x) = x + f(-x); tables from
+  tools/fit_sigma32.py in ``tables_sigma32.py``): 1.44 and 1.52 ulp.  Each
+  f monotone above its minimum;
+- float64 lanes (the other seven kernels): x widened exactly, computed in
   float64, rounded once to float32 at the end.  The value before that
   rounding is within 2^-31 of the exact result, so each result is
   correctly rounded but where the exact value lies within 2^-8 ulp of a
@@ -25,8 +27,8 @@ Shared steps of the float64 lanes::
 
 Exact GELU's f'' = E (2 - t^2) / sqrt(2 pi), E = exp(-t^2/2), t^2 exact.
 
-tanh and sigmoid forms (x sigma(w), w = x (b + a x^2) or 1.702 x),
-E = exp(-|w|), D = 1 + E, R = 1/D (``Lanes.reciprocal``)::
+tanh and sigmoid forms' f', f'' and backward (x sigma(w), w = x (b + a x^2)
+or 1.702 x), E = exp(-|w|), D = 1 + E, R = 1/D (``Lanes.reciprocal``)::
 
     f   = x E R (x < 0)  or  x R
     f'  = E (D + x w') R^2 (x < 0)  or  (D + E x w') R^2
@@ -60,6 +62,7 @@ from numba.extending import intrinsic
 from . import coefficients as C
 from . import tables32 as T
 from . import tables_exact32 as E
+from . import tables_sigma32 as S
 from .simd import (
     AVX2,
     AVX512,
@@ -159,7 +162,10 @@ def _exact(L, what, x, t, negative):
 
 
 def _sigma(L, form, what, x, t, negative):
-    """x sigma(w): f, f' (also for the backward) or f''."""
+    """x sigma(w)'s f' (also for the backward) or f'' in float64 lanes (f is
+    in float32 lanes: ``_Sigma``)."""
+    if what == "":
+        raise ValueError(f"{form} is computed in float32 lanes")
     if form == "gelu_tanh":
         tt = L.mul(t, t)  # exact
         w = L.mul(t, L.fma(tt, L.const(_X.tanh_a[0]), L.const(_X.tanh_b[0])))  # |w|
@@ -171,8 +177,6 @@ def _sigma(L, form, what, x, t, negative):
     d = L.add(L.const(1.0), e)
     r = L.reciprocal(d)
     xc = L.select(negative, L.sub(L.const(0.0), t), x)  # x, clamped on the left
-    if what == "":
-        return L.mul(L.select(negative, L.mul(xc, e), xc), r)
     if what == "_grad2":
         if form == "gelu_tanh":  # 2 w' + t w'' = 2b + 12a t^2
             a = L.fma(tt, L.const(12.0 * _X.tanh_a[0]), L.const(2.0 * _X.tanh_b[0]))
@@ -190,7 +194,10 @@ def _sigma(L, form, what, x, t, negative):
 # -- in float32 lanes ------------------------------------------------------------
 
 #: The kernels computed in float32 lanes (the others in float64 lanes).
-FLOAT32_LANES = ("gelu", "gelu_grad", "gelu_backward")
+#: The tanh and sigmoid forms' f in float32 lanes (``_Sigma``; their other
+#: kernels in float64 lanes).
+SIGMA32 = ("gelu_tanh", "gelu_sigmoid")
+FLOAT32_LANES = ("gelu", "gelu_grad", "gelu_backward") + SIGMA32
 
 _MAGIC32 = 12582912.0  # 1.5 * 2^23: a float32 in [2^23, 2^24) holds an integer in its low bits
 
@@ -328,6 +335,111 @@ class _Parts:
         return y if dy is None else _quiet_nan(L, dy, y)
 
 
+class _Sigma:
+    """The tanh or sigmoid form's f in float32 lanes, f(x) = x sigma(W(x)),
+    W odd (tables and algorithm: tools/fit_sigma32.py, tables_sigma32.py).
+
+    Middle, |x| < X_MID: the exact GELU's middle (``_Parts``).  Tail, t =
+    |x| >= X_MID: f(-t) = -M(t) exp(-W(t)), -M = -H t - C0 - d q(d) in t's
+    piece (+ t exp(-W) where H = 1), exp(-W) = 2^k (1 + w) from 2W in two
+    floats, the product compensated and scaled once (as ``_Parts.tail``);
+    f(t) = t + f(-t)."""
+
+    def __init__(self, L, kind, x, S=S):
+        self.L, self.kind, self.x, self.S = L, kind, x, S
+        self.name = "TANH" if kind == "gelu_tanh" else "SIGMOID"
+        get = lambda what: getattr(S, f"{self.name}_{what}")  # noqa: E731
+        self.tables, self.x_saturate, self.t_max, self.t_small = (
+            get("TABLES"), get("X_SATURATE"), get("T_MAX"), get("T_SMALL"))
+        self.get = get
+        mid = L.const(S.X_MID)
+        self.saturated = L.less_equal(x, L.const(-self.t_max))
+        self.high = L.less_equal(L.const(self.x_saturate), x)
+        self.negative = L.less(x, L.const(0.0))
+        xc = L.min(x, L.const(self.x_saturate))
+        t = L.max(xc, L.sub(L.const(-0.0), xc))
+        self.in_tail = L.less_equal(mid, t)
+        self.t = L.select(self.saturated, mid, L.max(t, mid))
+        self.xm = L.min(L.max(x, L.sub(L.const(-0.0), mid)), mid)
+
+    def middle_entry(self):
+        L = self.L
+        return L.shift_right(L.bits(L.add(self.xm, L.const(1.0))), 21)
+
+    def tail_entry(self):
+        L = self.L
+        return L.int_add(L.shift_right(L.bits(self.t), 22), L.int_const(self.S.TAIL_OFFSET))
+
+    def entry(self):
+        return self.L.select(self.in_tail, self.tail_entry(), self.middle_entry())
+
+    def lookups(self, entry):
+        return self.L.lookups(self.tables, entry)
+
+    def middle(self, values):
+        L, xm = self.L, self.xm
+        xc, c0, h, *q = values
+        d = L.sub(xm, xc)
+        return L.fma(d, L.horner(d, q), L.fma(h, xm, c0))
+
+    def twice_w(self):
+        """2W(t) = p + e in two floats."""
+        L, t, get = self.L, self.t, self.get
+        if self.name == "SIGMOID":
+            a, a_lo = get("A2")
+            p = L.mul(t, L.const(a))
+            return p, L.fma(t, L.const(a_lo), L.fma(t, L.const(a), L.sub(L.const(-0.0), p)))
+        (b, b_lo), (a, a_lo) = get("B2"), get("A2")
+        s = L.mul(t, t)
+        se = L.fma(t, t, L.sub(L.const(-0.0), s))  # t^2 = s + se
+        m = L.mul(s, L.const(a))
+        me = L.fma(s, L.const(a), L.sub(L.const(-0.0), m))
+        low = L.fma(se, L.const(a), L.fma(s, L.const(a_lo), me))  # A2 t^2 = m + low
+        c = L.add(L.const(b), m)  # B2 + A2 t^2 = c + cl (TwoSum)
+        bv = L.sub(c, m)
+        cl = L.add(L.add(L.sub(L.const(b), bv), L.sub(m, L.sub(c, bv))), L.add(low, L.const(b_lo)))
+        p = L.mul(t, c)
+        return p, L.fma(t, cl, L.fma(t, c, L.sub(L.const(-0.0), p)))
+
+    def tail(self, values):
+        L, t = self.L, self.t
+        tc, c0, h, *r = values  # -C0, -H, -q
+        p, e = self.twice_w()
+        k, w = _exp_half(L, p, e)
+        dt = L.sub(t, tc)
+        u = L.mul(dt, L.horner(dt, r))
+        # where H = 1: -M = -t + t exp(-W) (k clamped: below 2^-60 it is lost in -t anyway)
+        small = L.mul(t, L.scale_exact(L.sub(L.const(-1.0), w), L.max(k, L.const(-60.0))))
+        u = L.fma(h, small, u)
+        m0 = L.fma(h, t, c0)
+        rest = L.fma(m0, w, L.fma(u, w, u))
+        v = L.scale(L.add(m0, rest), k)
+        return L.select(self.negative, v, L.add(self.x, v))
+
+    def finish(self, y):
+        L = self.L
+        y = L.select(self.high, self.x, y)
+        return L.select(self.saturated, L.const(-0.0), y)
+
+    def value(self, dy=None):
+        values = self.lookups(self.entry())
+        return self.finish(self.L.select(self.in_tail, self.tail(values), self.middle(values)))
+
+    def value_by_branch(self, dy=None):
+        L, b = self.L, self.L.builder
+        with b.if_else(self.in_tail) as (tail, middle):
+            with tail:
+                y_tail = self.tail(self.lookups(self.tail_entry()))
+                from_tail = b.block
+            with middle:
+                y_middle = self.middle(self.lookups(self.middle_entry()))
+                from_middle = b.block
+        y = b.phi(y_tail.type)
+        y.add_incoming(y_tail, from_tail)
+        y.add_incoming(y_middle, from_middle)
+        return self.finish(y)
+
+
 def _quiet_nan(L, dy, out):
     """out, or dy's NaN quieted where dy is a NaN: the same in every lane and
     emission (LLVM may fold dy times a selected 1.0 into dy, leaving a
@@ -338,11 +450,18 @@ def _quiet_nan(L, dy, out):
 
 def _exp_half_square(L, t, E=E):
     """exp(-t^2/2) = 2^k (1 + w) for 0.78 <= t <= 15: (k, w), k an
-    integer-valued float in [-163, 0], |w| < 0.42.  t^2 = p + e exactly;
-    k = rint(-p log2(e) / 2); s = (p + k 2 ln2_hi) + (e + k 2 ln2_lo), the
-    first sum exact, the second kept apart; w = s P(s)."""
+    integer-valued float in [-163, 0], |w| < 0.42.  t^2 = p + e exactly:
+    ``_exp_half``."""
     p = L.mul(t, t)
     e = L.fma(t, t, L.sub(L.const(-0.0), p))  # t^2 = p + e exactly
+    return _exp_half(L, p, e, E)
+
+
+def _exp_half(L, p, e, E=E):
+    """exp(-(p + e)/2) = 2^k (1 + w) for 1.2 <= p <= 226, |e| <= ulp(p):
+    (k, w), k an integer-valued float in [-163, 0], |w| < 0.42.
+    k = rint(-p log2(e) / 2); s = (p + k 2 ln2_hi) + (e + k 2 ln2_lo), the
+    first sum exact, the second kept apart; w = s P(s)."""
     kd = L.fma(p, L.const(-E.LOG2E_HALF), L.const(_MAGIC32))
     k = L.sub(kd, L.const(_MAGIC32))
     high = L.fma(k, L.const(E.LN2X2[0]), p)  # exact
@@ -374,11 +493,12 @@ def _kernel(builder, kind, isa, x32, dy32=None):
     if dy32 is not None:  # a NaN x's lane returns x: its dy must raise nothing
         dy32 = builder.select(nan, zero, dy32)
     if kind in FLOAT32_LANES:
+        parts = _Sigma if kind in SIGMA32 else _Parts
         if isa in (SCALAR, SOFT):
             L = Lanes32(builder, 1, SCALAR, hardware_fma=isa != SOFT and _fma_without_emulation())
-            y = _Parts(L, kind, xs).value_by_branch(dy32)
+            y = parts(L, kind, xs).value_by_branch(dy32)
         else:
-            y = _Parts(Lanes32(builder, WIDTH32[isa], isa), kind, xs).value(dy32)
+            y = parts(Lanes32(builder, WIDTH32[isa], isa), kind, xs).value(dy32)
     elif isa not in (SCALAR, SOFT):
         parts = []
         dys = halves(builder, dy32) if dy32 is not None else (None, None)
