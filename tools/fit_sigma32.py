@@ -129,13 +129,15 @@ def middle_pieces():
     return out
 
 
-def tail_pieces(top):
+def tail_pieces(top, shift=22, offset=TAIL_OFFSET, start=0.75):
+    """(index, t_lo, t_hi): half binades of t from `start` (shift 22), or
+    quarter binades (shift 21), index ((bits(t) >> shift) + offset) & 31."""
     out = []
-    t = 0.75
+    t = start
     while t < top:
         e = int(np.floor(np.log2(t)))
-        hi = t + 2.0**e / 2
-        out.append((((int(np.float32(t).view(np.uint32)) >> 22) + TAIL_OFFSET) & 31, t, hi))
+        hi = t + 2.0**e / (1 << (23 - shift))
+        out.append((((int(np.float32(t).view(np.uint32)) >> shift) + offset) & 31, t, hi))
         t = hi
     return out
 
@@ -187,6 +189,119 @@ def fit_tail(form, top):
     return rows, err_max
 
 
+GRAD_MIDDLE_DEGREE = 6
+GRAD_TAIL_DEGREE = 6
+GRAD_X_MID = 0.875  # f': |x| from it the tail formula
+#: f''s tail pieces: quarter binades of t for the tanh form, whose G grows as
+#: t^3 (half binades left d q(d) up to 0.6 of C0 over [4, 6), and its
+#: roundings reached 2.5 ulp), half binades for the sigmoid form (G ~ t);
+#: the offset puts t = 0.875 at entry 0.
+GRAD_TAIL_SHIFT = {"gelu_tanh": 21, "gelu_sigmoid": 22}
+GRAD_TAIL_OFFSET = {"gelu_tanh": 5, "gelu_sigmoid": 3}
+
+
+def big_w_prime(form, t):
+    t = mp.mpf(t)
+    if form == "gelu_tanh":
+        return 2 * mp.sqrt(2 / mp.pi) * (1 + 3 * mp.mpf("0.044715") * t**2)
+    return mp.mpf("1.702")
+
+
+def grad(form, x):
+    """f'(x) = sigma(W) + x W' sigma(W) sigma(-W)."""
+    x = mp.mpf(x)
+    e = mp.exp(-big_w(form, x))
+    s = 1 / (1 + e)
+    return s + x * big_w_prime(form, x) * s * (1 - s)
+
+
+def big_g(form, t):
+    """G(t) = (t W' - 1 - E) / (1 + E)^2, E = exp(-W): f'(-t) = -G(t) E."""
+    t = mp.mpf(t)
+    e = mp.exp(-big_w(form, t))
+    return (t * big_w_prime(form, t) - 1 - e) / (1 + e) ** 2
+
+
+def big_p(form, t):
+    """P(t) = t W' - 1: G = P - E (2P + 1) + O(E^2 P)."""
+    t = mp.mpf(t)
+    return t * big_w_prime(form, t) - 1
+
+
+def grad_saturation(form):
+    return bisect32(lambda x: f32(grad(form, x)) == 1.0, 1.0, 80.0)
+
+
+def grad_t_max(form, bits=150):
+    """The smallest t from which |f'(-t)| <= 2^-bits: 150 for f' (it rounds
+    to -0.0), 160 for the backward (dy f' rounds to 0 for |dy| < 2^10, as
+    the exact GELU's backward from x = -15)."""
+    return bisect32(lambda t: abs(grad(form, -t)) <= mp.mpf(2) ** -bits, 1.0, 120.0)
+
+
+def grad_middle_pieces():
+    out = []
+    y = 0.125
+    while y < 1.0 + GRAD_X_MID:
+        e = int(np.floor(np.log2(y)))
+        hi = y + 2.0**e / 4
+        out.append((int(np.float32(y).view(np.uint32)) >> 21, y, hi))
+        y = hi
+    return out
+
+
+def fit_grad_middle(form, x_star):
+    """f' = fma(d, q, fma(A, q, C0)), d = x - XC: rows (index, XC, A, C0, q,
+    err, lo, hi); by x* (x < -0.6875) XC + (-A) = x* in two float32 parts
+    and C0 = 0, so f' = (x - x*) q keeps its relative accuracy."""
+    fn = lambda x: grad(form, x)  # noqa: E731
+    xh = f32(x_star)
+    xl = f32(x_star - mp.mpf(xh))
+    rows, err_max = [], 0.0
+    for index, y_lo, y_hi in grad_middle_pieces():
+        lo, hi = x_range(y_lo, y_hi)
+        lo, hi = max(lo, -GRAD_X_MID), min(hi, GRAD_X_MID)
+        xs = nodes(lo, hi)
+        if y_hi <= 0.3125:
+            xc, a, c0 = xh, -xl, 0.0
+            g = np.array([float(fn(x) / (mp.mpf(x) - x_star)) for x in xs])
+            w = np.array([float(abs((mp.mpf(x) - x_star) / fn(x))) for x in xs])
+        else:
+            if y_lo >= 0.75 and y_hi <= 1.25:  # |x| < 0.25: f'(0) = 1/2 exactly
+                xc, c0 = 0.0, 0.5
+            else:
+                xc, c0 = gal_point(fn, (lo + hi) / 2, lo=lo, hi=hi)
+            a = 0.0
+            xs = xs[np.abs(xs - xc) > 1e-9]
+            g = np.array([float((fn(x) - mp.mpf(c0)) / (mp.mpf(x) - mp.mpf(xc))) for x in xs])
+            w = np.array([abs(x - xc) / float(abs(fn(x))) for x in xs])
+        coef, err = fit_piece(xs - xc, g, w, GRAD_MIDDLE_DEGREE)
+        err_max = max(err_max, err)
+        rows.append((index, xc, a, c0, coef, err, lo, hi))
+    return rows, err_max, (xh, xl)
+
+
+def fit_grad_tail(form, top):
+    """Rows (index, TC, H, C0, q, err, lo, hi): G = C0 + d q(d) (H = 0), or
+    from T_SMALL up P = C0 + d q(d) and G = P - E (2P + 1) (H = 1)."""
+    rows, err_max = [], 0.0
+    for index, t_lo, t_hi in tail_pieces(top, GRAD_TAIL_SHIFT[form], GRAD_TAIL_OFFSET[form]):
+        lo, hi = max(t_lo, GRAD_X_MID), t_hi
+        if hi <= lo:
+            continue
+        h = 1.0 if lo >= T_SMALL[form] else 0.0
+        fn = (lambda t: big_p(form, t)) if h else (lambda t: big_g(form, t))
+        tc, c0 = gal_point(fn, (lo + hi) / 2, lo=lo, hi=hi)
+        ts = nodes(lo, hi)
+        ts = ts[np.abs(ts - tc) > 1e-9]
+        g = np.array([float((fn(t) - mp.mpf(c0)) / (mp.mpf(t) - mp.mpf(tc))) for t in ts])
+        w = np.array([abs(t - tc) / float(fn(t)) for t in ts])
+        coef, err = fit_piece(ts - tc, g, w, GRAD_TAIL_DEGREE)
+        err_max = max(err_max, err)
+        rows.append((index, tc, h, c0, coef, err, lo, hi))
+    return rows, err_max
+
+
 def split(v):
     """v as hi + lo, two float32."""
     hi = f32(v)
@@ -218,6 +333,32 @@ def render_form(form):
                (f"TC {tc!r} (M(TC) -> {c0!r}), fit {err:.1e}" if not h else
                 "M = t - t exp(-W)")
                for i, tc, c0, h, coef, err, lo, hi in tail]
+    g_sat, g_top, b_top = grad_saturation(form), grad_t_max(form), grad_t_max(form, 160)
+    g_middle, gm_err, (xh, xl) = fit_grad_middle(form, x_star)
+    g_tail, gt_err = fit_grad_tail(form, max(b_top, g_sat))
+    g_tables = merged_tables([(r[0], [r[1], r[2], r[3], *r[4]]) for r in g_middle],
+                             [(r[0], [r[1], r[2], -r[3], *[-c for c in r[4]]]) for r in g_tail],
+                             3 + GRAD_MIDDLE_DEGREE + 1)
+    g_pieces = [f"#   grad middle {i & 31:2d}: x in [{lo:+.7f}, {hi:+.7f}], XC {xc!r} A {a!r} (f'(XC) -> {c0!r}), "
+                f"fit {err:.1e}" for i, xc, a, c0, coef, err, lo, hi in g_middle]
+    g_pieces += [f"#   grad tail   {i & 31:2d}: t in [{lo:.7f}, {hi:.7f}], TC {tc!r} "
+                 f"({'P' if h else 'G'}(TC) -> {c0!r}), fit {err:.1e}" for i, tc, h, c0, coef, err, lo, hi in g_tail]
+    grad_lines = [
+        f"# {form} f': worst weighted fit errors: middle {gm_err:.2e} (2^{np.log2(gm_err):.1f}), "
+        f"tail {gt_err:.2e} (2^{np.log2(gt_err):.1f})",
+        f"{name}_GRAD_X_SATURATE = {g_sat!r}  # from here up f'(x) = 1 ({bits_hex(g_sat)})",
+        f"{name}_GRAD_T_MAX = {g_top!r}  # x <= -GRAD_T_MAX: f' = -0.0 ({bits_hex(g_top)})",
+        f"{name}_BACKWARD_T_MAX = {b_top!r}  # x <= -BACKWARD_T_MAX: dy f' = dy (-0.0) "
+        f"({bits_hex(b_top)})",
+        f"{name}_X_STAR_PARTS = ({xh!r}, {xl!r})  # x* = XH + XL",
+        f"{name}_GRAD_TAIL_SHIFT = {GRAD_TAIL_SHIFT[form]!r}  # f''s tail entry: "
+        f"((bits(t) >> SHIFT) + OFFSET) & 31",
+        f"{name}_GRAD_TAIL_OFFSET = {GRAD_TAIL_OFFSET[form]!r}",
+        f"{name}_GRAD_TABLES = (",
+        *[f"    {row(t)}," for t in g_tables],
+        ")",
+        *g_pieces,
+    ]
     return m_err, t_err, [
         f"# {form}: f(x) = x sigma(W(x)); worst weighted fit errors: middle {m_err:.2e} "
         f"(2^{np.log2(m_err):.1f}), tail {t_err:.2e} (2^{np.log2(t_err):.1f})",
@@ -230,6 +371,8 @@ def render_form(form):
         *[f"    {row(t)}," for t in tables],
         ")",
         *pieces,
+        "",
+        *grad_lines,
     ]
 
 
@@ -252,6 +395,13 @@ def render():
         f"TAIL_OFFSET = {TAIL_OFFSET!r}  # a tail piece's entry: ((bits(t) >> 22) + TAIL_OFFSET) & 31",
         f"MIDDLE_DEGREE = {MIDDLE_DEGREE!r}",
         f"TAIL_DEGREE = {TAIL_DEGREE!r}",
+        f"GRAD_X_MID = {GRAD_X_MID!r}  # f': |x| from it the tail formula",
+        f"GRAD_MIDDLE_DEGREE = {GRAD_MIDDLE_DEGREE!r}",
+        f"GRAD_TAIL_DEGREE = {GRAD_TAIL_DEGREE!r}",
+        "# f': the middle's entry: XC, A, C0, then q's coefficients (f' = fma(d, q, fma(A, q, C0)),",
+        "# d = x - XC; by x*, XC + (-A) = x* and C0 = 0); the tail's: TC, H, -C0, then -q's",
+        "# coefficients (-G = -C0 - d q(d), d = t - TC; where H = 1 the polynomial is P = t W' - 1",
+        "# and -G = -P + E (2P + 1); f'(-t) = -G(t) exp(-W(t)), f'(t) = 1 - f'(-t))",
     ]
     for form in FORMS:
         lines += [""] + render_form(form)[2]
@@ -266,7 +416,8 @@ def main():
     if args.check:
         sys.exit(0 if OUT.exists() and OUT.read_text() == text else 1)
     OUT.write_text(text)
-    print("\n".join(line for line in text.splitlines() if line.startswith("# gelu") or "_X_" in line or "_T_MAX" in line))
+    print("\n".join(line for line in text.splitlines() if line.startswith("# gelu") or "_X_" in line or "_T_MAX" in line
+                    or "grad tail" in line))
 
 
 if __name__ == "__main__":

@@ -653,7 +653,12 @@ def gelu_grad(x):
 
 @jitable
 def gelu_tanh_grad(x):
-    """Derivative of the tanh approximation."""
+    """Derivative of the tanh approximation.
+
+    Worst error, in ulps of max(|f'(x)|, sigma(W(x))): float32 1.55 ulp
+    (x = -4.0849519) over all 2^32 inputs; float64 0.66 ulp, searched
+    (docs/accuracy.md).
+    """
     if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
         return cpu_float32_kernel("gelu_tanh_grad", x)
     return _df(x, pick(x, C.GELU_TANH_F32, C.GELU_TANH_F64), TANH)
@@ -661,7 +666,12 @@ def gelu_tanh_grad(x):
 
 @jitable
 def gelu_sigmoid_grad(x):
-    """Derivative of the sigmoid approximation."""
+    """Derivative of the sigmoid approximation.
+
+    Worst error, in ulps of max(|f'(x)|, sigma(W(x))): float32 1.50 ulp
+    (x = -1.4670612) over all 2^32 inputs; float64 0.72 ulp, searched
+    (docs/accuracy.md).
+    """
     if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
         return cpu_float32_kernel("gelu_sigmoid_grad", x)
     return _df(x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
@@ -715,7 +725,11 @@ def gelu_tanh_backward(dy, x):
 
 @jitable
 def gelu_sigmoid_backward(dy, x):
-    """Fused backward of the sigmoid approximation: dy * gelu_sigmoid_grad(x)."""
+    """Fused backward of the sigmoid approximation: dy * gelu_sigmoid_grad(x).
+
+    Worst error, in ulps of |dy| max(|f'(x)|, sigma(W(x))): float32 1.82
+    ulp (x = -1.0133674, dy ~ N(0, 1)) over all 2^32 x (docs/accuracy.md).
+    """
     if cpu_float32(x):
         return cpu_float32_kernel("gelu_sigmoid_backward", dy, x)
     return _backward(dy, x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
