@@ -13,10 +13,9 @@ Kernels (each a real ``numpy.ufunc`` with float32 and float64 loops):
 
 ``gelu_numba.activation(name)`` resolves the activation names of model configs
 (``"gelu_new"``, ``"quick_gelu"``, ...).  Every kernel is within 2 ulp of the true value at every finite input
-(float32, over all 2^32 inputs: ``gelu``, ``gelu_tanh``, ``gelu_sigmoid``
-1.35, 1.44, 1.52 ulp; their ``_grad`` 1.42, 1.55, 1.50; ``gelu_backward``
-and ``gelu_sigmoid_backward`` 1.75 and 1.82; the other float32 kernels
-0.50; float64 at most 1.42), see ``gelu_numba.tools.reference``.  ``gelu_numba.parallel``
+(float32 ``gelu``, ``gelu_grad`` and ``gelu_backward``: 1.35, 1.42 and
+1.75 ulp over all 2^32 inputs; the other float32 kernels 0.50; float64 at
+most 1.42), see ``gelu_numba.tools.reference``.  ``gelu_numba.parallel``
 has the same names, multi-threaded, bit-identical.  Importing this package
 compiles nothing; a kernel is built (or loaded from Numba's cache) the first
 time it is looked up.

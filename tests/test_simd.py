@@ -319,8 +319,7 @@ def test_monotone_across_every_piece_seam(name):
             assert (d >= 0).all(), f"{name} steps down near the seam at {x0}: {x[:-1][d < 0][:3]}"
 
 
-@pytest.mark.parametrize("tool, table", [("fit_tables32.py", "tables32.py"), ("fit_exact32.py", "tables_exact32.py"),
-                                         ("fit_sigma32.py", "tables_sigma32.py")])
+@pytest.mark.parametrize("tool, table", [("fit_tables32.py", "tables32.py"), ("fit_exact32.py", "tables_exact32.py")])
 def test_tables_are_generated(tool, table):
     """The float32 loops' tables are what their fit commands write."""
     path = pathlib.Path(PACKAGE_PARENT) / "tools" / tool

@@ -75,8 +75,7 @@ TABLES = ()
 #: one vpermi2ps (vpermt2ps); on AVX2 the tables are read as rows, four
 #: tables at a time, each lane's 16 bytes with lane j + 4's inserted above
 #: (a vinsertf128 from memory): 4 per group of four tables per 8 lanes.
-FLOAT32_LANES = {"gelu": 9, "gelu_grad": 10, "gelu_backward": 10, "gelu_tanh": 9, "gelu_sigmoid": 9,
-                 "gelu_tanh_grad": 10, "gelu_sigmoid_grad": 10, "gelu_sigmoid_backward": 10}
+FLOAT32_LANES = {"gelu": 9, "gelu_grad": 10, "gelu_backward": 10}
 
 SCRIPT = r"""
 import hashlib, json, re, sys

@@ -614,12 +614,7 @@ def gelu(x):
 
 @jitable
 def gelu_tanh(x):
-    """tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-
-    Worst error: float32 1.44 ulp (x = -2.7537909), monotone above the
-    minimum, over all 2^32 inputs; float64 0.72 ulp, searched
-    (docs/accuracy.md).
-    """
+    """tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
         return cpu_float32_kernel("gelu_tanh", x)
     return _f(x, pick(x, C.GELU_TANH_F32, C.GELU_TANH_F64), TANH)
@@ -627,12 +622,7 @@ def gelu_tanh(x):
 
 @jitable
 def gelu_sigmoid(x):
-    """Sigmoid approximation ("quick GELU"), x * sigmoid(1.702 x).
-
-    Worst error: float32 1.52 ulp (x = -2.2251203), monotone above the
-    minimum, over all 2^32 inputs; float64 0.65 ulp, searched
-    (docs/accuracy.md).
-    """
+    """Sigmoid approximation ("quick GELU"), x * sigmoid(1.702 x)."""
     if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
         return cpu_float32_kernel("gelu_sigmoid", x)
     return _f(x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
@@ -653,12 +643,7 @@ def gelu_grad(x):
 
 @jitable
 def gelu_tanh_grad(x):
-    """Derivative of the tanh approximation.
-
-    Worst error, in ulps of max(|f'(x)|, sigma(W(x))): float32 1.55 ulp
-    (x = -4.0849519) over all 2^32 inputs; float64 0.66 ulp, searched
-    (docs/accuracy.md).
-    """
+    """Derivative of the tanh approximation."""
     if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
         return cpu_float32_kernel("gelu_tanh_grad", x)
     return _df(x, pick(x, C.GELU_TANH_F32, C.GELU_TANH_F64), TANH)
@@ -666,12 +651,7 @@ def gelu_tanh_grad(x):
 
 @jitable
 def gelu_sigmoid_grad(x):
-    """Derivative of the sigmoid approximation.
-
-    Worst error, in ulps of max(|f'(x)|, sigma(W(x))): float32 1.50 ulp
-    (x = -1.4670612) over all 2^32 inputs; float64 0.72 ulp, searched
-    (docs/accuracy.md).
-    """
+    """Derivative of the sigmoid approximation."""
     if cpu_float32(x):  # the CPU's float32 algorithm (vector32)
         return cpu_float32_kernel("gelu_sigmoid_grad", x)
     return _df(x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)
@@ -725,11 +705,7 @@ def gelu_tanh_backward(dy, x):
 
 @jitable
 def gelu_sigmoid_backward(dy, x):
-    """Fused backward of the sigmoid approximation: dy * gelu_sigmoid_grad(x).
-
-    Worst error, in ulps of |dy| max(|f'(x)|, sigma(W(x))): float32 1.82
-    ulp (x = -1.0133674, dy ~ N(0, 1)) over all 2^32 x (docs/accuracy.md).
-    """
+    """Fused backward of the sigmoid approximation: dy * gelu_sigmoid_grad(x)."""
     if cpu_float32(x):
         return cpu_float32_kernel("gelu_sigmoid_backward", dy, x)
     return _backward(dy, x, pick(x, C.GELU_SIGMOID_F32, C.GELU_SIGMOID_F64), SIGMOID)

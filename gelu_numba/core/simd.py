@@ -487,17 +487,9 @@ class Lanes32(_Operations):
         """max(a, b), signed: vpmaxsd."""
         return self.builder.select(self.builder.icmp_signed(">", a, b), a, b)
 
-    def scale_exact(self, m, k):
-        """m 2^k for k an integer-valued float in [-126, 0] and a normal
-        result (exact): vscalefps on AVX-512, a multiply by 2^k elsewhere."""
-        if self.isa == AVX512:
-            return self.scale(m, k)
-        two_k = self.from_bits(self.shift_left(self.int_add(self.builder.fptosi(k, self.i32), self.int_const(127)), 23))
-        return self.mul(m, two_k)
-
     def scale(self, m, k):
         """m 2^k rounded once (into the subnormals where it is that small),
-        for normal m with 1/8 <= |m| < 128 and k an integer-valued float in
+        for normal m with 1/8 <= |m| < 2 and k an integer-valued float in
         [-163, 0]: vscalefps on AVX-512 (one rounding, as IEEE's scaleB);
         elsewhere two multiplies by powers of two, the first exact
         (2^(k - b), -37 <= k - b <= 0) and the second rounding once

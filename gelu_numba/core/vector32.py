@@ -3,19 +3,14 @@ AVX-512, AVX2 and scalar code with the same bits.
 
 Two designs live here (docs/design.md, "The float32 loops"):
 
-- float32 lanes (FLOAT32_LANES): piecewise polynomials around Gal points
-  in float32 arithmetic, one lookup per coefficient with each lane's own
-  piece, a compensated exp tail scaled by 2^k with one rounding.  The
-  exact GELU's f, f' and backward (``_Parts``; tables from
-  tools/fit_exact32.py in ``tables_exact32.py``), measured over all 2^32
-  inputs: f 1.35 ulp, f' 1.42, dy f' 1.75 (dy ~ N(0, 1)); the tanh and
-  sigmoid forms' f and f' and the sigmoid form's backward (``_Sigma``,
-  f(x) = x + f(-x); tables from tools/fit_sigma32.py in
-  ``tables_sigma32.py``): f 1.44 and 1.52 ulp, f' 1.55 and 1.50, dy f'
-  1.82.  Each f monotone above its minimum;
-- float64 lanes (the three f'' and the tanh form's backward, whose
-  float32-lane version was no faster and reached 1.94 ulp): x widened
-  exactly, computed in
+- float32 lanes (FLOAT32_LANES: the exact GELU's f, f' and backward):
+  piecewise polynomials around Gal points in float32 arithmetic, one
+  lookup per coefficient with each lane's own piece, a compensated exp
+  tail scaled by 2^k with one rounding (``_exact32``, ``_exact32_grad``;
+  tables from tools/fit_exact32.py in ``tables_exact32.py``).  Measured
+  over all 2^32 inputs: f 1.35 ulp, f' 1.42, dy f' 1.75 (dy ~ N(0, 1)); f
+  monotone above its minimum;
+- float64 lanes (the other nine kernels): x widened exactly, computed in
   float64, rounded once to float32 at the end.  The value before that
   rounding is within 2^-31 of the exact result, so each result is
   correctly rounded but where the exact value lies within 2^-8 ulp of a
@@ -30,9 +25,8 @@ Shared steps of the float64 lanes::
 
 Exact GELU's f'' = E (2 - t^2) / sqrt(2 pi), E = exp(-t^2/2), t^2 exact.
 
-tanh and sigmoid forms' f'' and the tanh form's backward (x sigma(w),
-w = x (b + a x^2) or 1.702 x), E = exp(-|w|), D = 1 + E, R = 1/D
-(``Lanes.reciprocal``)::
+tanh and sigmoid forms (x sigma(w), w = x (b + a x^2) or 1.702 x),
+E = exp(-|w|), D = 1 + E, R = 1/D (``Lanes.reciprocal``)::
 
     f   = x E R (x < 0)  or  x R
     f'  = E (D + x w') R^2 (x < 0)  or  (D + E x w') R^2
@@ -66,7 +60,6 @@ from numba.extending import intrinsic
 from . import coefficients as C
 from . import tables32 as T
 from . import tables_exact32 as E
-from . import tables_sigma32 as S
 from .simd import (
     AVX2,
     AVX512,
@@ -166,10 +159,7 @@ def _exact(L, what, x, t, negative):
 
 
 def _sigma(L, form, what, x, t, negative):
-    """x sigma(w)'s f' (also for the backward) or f'' in float64 lanes (f is
-    in float32 lanes: ``_Sigma``)."""
-    if what == "":
-        raise ValueError(f"{form} is computed in float32 lanes")
+    """x sigma(w): f, f' (also for the backward) or f''."""
     if form == "gelu_tanh":
         tt = L.mul(t, t)  # exact
         w = L.mul(t, L.fma(tt, L.const(_X.tanh_a[0]), L.const(_X.tanh_b[0])))  # |w|
@@ -181,6 +171,8 @@ def _sigma(L, form, what, x, t, negative):
     d = L.add(L.const(1.0), e)
     r = L.reciprocal(d)
     xc = L.select(negative, L.sub(L.const(0.0), t), x)  # x, clamped on the left
+    if what == "":
+        return L.mul(L.select(negative, L.mul(xc, e), xc), r)
     if what == "_grad2":
         if form == "gelu_tanh":  # 2 w' + t w'' = 2b + 12a t^2
             a = L.fma(tt, L.const(12.0 * _X.tanh_a[0]), L.const(2.0 * _X.tanh_b[0]))
@@ -198,10 +190,7 @@ def _sigma(L, form, what, x, t, negative):
 # -- in float32 lanes ------------------------------------------------------------
 
 #: The kernels computed in float32 lanes (the others in float64 lanes).
-#: The tanh and sigmoid forms' f in float32 lanes (``_Sigma``; their other
-#: kernels in float64 lanes).
-SIGMA32 = ("gelu_tanh", "gelu_sigmoid", "gelu_tanh_grad", "gelu_sigmoid_grad", "gelu_sigmoid_backward")
-FLOAT32_LANES = ("gelu", "gelu_grad", "gelu_backward") + SIGMA32
+FLOAT32_LANES = ("gelu", "gelu_grad", "gelu_backward")
 
 _MAGIC32 = 12582912.0  # 1.5 * 2^23: a float32 in [2^23, 2^24) holds an integer in its low bits
 
@@ -292,12 +281,26 @@ class _Parts:
         rest = L.fma(m0, w, L.fma(u, w, u))  # (C0 + u)(1 + w) = m0 + rest, compensated
         if dy is None:
             return L.select(self.saturated, L.const(-0.0), L.scale(L.add(m0, rest), k))
-        # dy is 0 outside the tail and where the result is saturated (-0.0 dy,
-        # exact: the product at the clamped t would raise "underflow" for a
-        # subnormal dy)
         zero = L.const(0.0)
-        dy_tail = L.select(self.in_tail, L.select(self.saturated, zero, dy), zero)
-        out = _scaled_backward(L, dy_tail, m0, rest, k)  # dy f'(x) = -dy for an infinite dy: f' < 0 here
+        dy_tail = L.select(self.in_tail, dy, zero)
+        # |dy| > 2^64, infinite or NaN: read from the bits (a compare of a
+        # quiet NaN would raise "invalid").  An infinite or NaN dy computes
+        # with 0 (dy C0 + dy rest would be inf - inf, raising "invalid", or
+        # two NaNs of opposite signs, of which each emission may pass on
+        # either) and is dealt with after.
+        magnitude = L.int_and(L.bits(dy_tail), L.int_const(0x7FFFFFFF))
+        huge = L.int_greater(magnitude, L.int_const(0x5F800000))  # bits(2^64)
+        infinite = L.int_equal(magnitude, L.int_const(0x7F800000))
+        special = L.int_greater(magnitude, L.int_const(0x7F7FFFFF))
+        scaled = L.select(special, zero, L.select(huge, L.mul(dy_tail, L.const(2.0**-64)), dy_tail))
+        k = L.select(huge, L.add(k, L.const(64.0)), k)
+        # dy (m0 + rest) rounded once: m0 + rest as an exact sum of two
+        # floats (TwoSum), dy times the larger inside the FMA
+        high = L.add(m0, rest)
+        back = L.sub(high, m0)
+        low = L.add(L.sub(m0, L.sub(high, back)), L.sub(rest, back))
+        out = L.scale(L.fma(scaled, high, L.mul(scaled, low)), k)
+        out = L.select(infinite, L.sub(L.const(-0.0), dy_tail), out)  # dy f'(x) = -dy: f' < 0 here
         return L.select(self.saturated, L.mul(dy, L.const(-0.0)), out)
 
     def value(self, dy=None):
@@ -325,202 +328,6 @@ class _Parts:
         return y if dy is None else _quiet_nan(L, dy, y)
 
 
-class _Sigma:
-    """The tanh or sigmoid form's f, f' or backward in float32 lanes,
-    f(x) = x sigma(W(x)), W odd, so f(x) = x + f(-x) and f'(x) = 1 - f'(-x)
-    (tables and algorithm: tools/fit_sigma32.py, tables_sigma32.py; `S`
-    may be a planted variant of the tables in the tests).
-
-    Middle, |x| < X_MID (GRAD_X_MID for f'): the exact GELU's middle
-    (``_Parts``), f' by x* centred on it in two parts.  Tail, t = |x| from
-    there: f(-t) = -M(t) exp(-W(t)) and f'(-t) = -G(t) exp(-W(t)), -M or -G
-    as m0 + u in t's piece, u = d q(d), exp(-W) = 2^k (1 + w) from 2W in two
-    floats (``twice_w``), the product compensated and scaled once (as
-    ``_Parts.tail``).  Where exp(-W) < 2^-15.8 (H = 1: from T_SMALL up)
-    f's polynomial is dropped for M = t - t exp(-W) and f''s fits P = t W'
-    - 1, G = P - exp(-W) (2P + 1).  For x > 0: x + f(-x), 1 - f'(-x),
-    dy - dy f'(-x); for x < 0 the backward folds dy into the scaled
-    product as ``_Parts.tail`` does.  From X_SATURATE up f = x, f' = 1; from
-    -T_MAX down -0.0.  The other region computes at a clamped x (and a
-    zero dy) and is selected away; the scalar emission branches
-    (``value_by_branch``): the same bits."""
-
-    def __init__(self, L, kind, x, S=S):
-        self.L, self.kind, self.x, self.S = L, kind, x, S
-        form = "gelu_tanh" if kind.startswith("gelu_tanh") else "gelu_sigmoid"
-        self.grad = kind != form
-        self.name = "TANH" if form == "gelu_tanh" else "SIGMOID"
-        prefix = "GRAD_" if self.grad else ""
-        self.get = lambda what: getattr(S, f"{self.name}_{what}")  # noqa: E731
-        self.tables = self.get(prefix + "TABLES")
-        self.x_saturate = self.get(prefix + "X_SATURATE")
-        self.t_max = self.get("BACKWARD_T_MAX" if kind.endswith("_backward") else prefix + "T_MAX")
-        mid = L.const(S.GRAD_X_MID if self.grad else S.X_MID)
-        self.saturated = L.less_equal(x, L.const(-self.t_max))
-        self.high = L.less_equal(L.const(self.x_saturate), x)
-        self.negative = L.less(x, L.const(0.0))
-        xc = L.min(x, L.const(self.x_saturate))
-        t = L.max(xc, L.sub(L.const(-0.0), xc))
-        self.in_tail = L.less_equal(mid, t)
-        # the middle's lanes, as a compare of its own: LLVM would read
-        # "in_tail ? tail : dy' g, dy' = in_tail ? 0 : dy" as "in_tail ? tail
-        # : dy g" and compute dy g in every lane ("underflow" for a
-        # subnormal dy whose lane's result is exact)
-        self.in_middle = L.less(t, mid)
-        self.t = L.select(self.saturated, mid, L.max(t, mid))
-        self.xm = L.min(L.max(x, L.sub(L.const(-0.0), mid)), mid)
-
-    def middle_entry(self):
-        L = self.L
-        return L.shift_right(L.bits(L.add(self.xm, L.const(1.0))), 21)
-
-    def tail_entry(self):
-        """Half binades of t (f, and the sigmoid form's f'), or quarter
-        binades (the tanh form's f'), offset past the middle's entries."""
-        L = self.L
-        if self.grad:
-            shift, offset = self.get("GRAD_TAIL_SHIFT"), self.get("GRAD_TAIL_OFFSET")
-        else:
-            shift, offset = 22, self.S.TAIL_OFFSET
-        return L.int_add(L.shift_right(L.bits(self.t), shift), L.int_const(offset))
-
-    def entry(self):
-        return self.L.select(self.in_tail, self.tail_entry(), self.middle_entry())
-
-    def lookups(self, entry):
-        return self.L.lookups(self.tables, entry)
-
-    def middle(self, values, dy=None):
-        L, xm = self.L, self.xm
-        if not self.grad:
-            xc, c0, h, *q = values
-            d = L.sub(xm, xc)
-            return L.fma(d, L.horner(d, q), L.fma(h, xm, c0))
-        xc, a, c0, *q = values
-        d = L.sub(xm, xc)
-        qd = L.horner(d, q)
-        g = L.fma(d, qd, L.fma(a, qd, c0))
-        if dy is None:
-            return g
-        return L.mul(L.select(self.in_middle, dy, L.const(0.0)), g)
-
-    def twice_w(self):
-        """2W(t) = p + e in two floats."""
-        L, t, get = self.L, self.t, self.get
-        if self.name == "SIGMOID":
-            a, a_lo = get("A2")
-            p = L.mul(t, L.const(a))
-            return p, L.fma(t, L.const(a_lo), L.fma(t, L.const(a), L.sub(L.const(-0.0), p)))
-        (b, b_lo), (a, a_lo) = get("B2"), get("A2")
-        s = L.mul(t, t)
-        se = L.fma(t, t, L.sub(L.const(-0.0), s))  # t^2 = s + se
-        m = L.mul(s, L.const(a))
-        me = L.fma(s, L.const(a), L.sub(L.const(-0.0), m))
-        low = L.fma(se, L.const(a), L.fma(s, L.const(a_lo), me))  # A2 t^2 = m + low
-        c = L.add(L.const(b), m)  # B2 + A2 t^2 = c + cl (TwoSum)
-        bv = L.sub(c, m)
-        cl = L.add(L.add(L.sub(L.const(b), bv), L.sub(m, L.sub(c, bv))), L.add(low, L.const(b_lo)))
-        p = L.mul(t, c)
-        return p, L.fma(t, cl, L.fma(t, c, L.sub(L.const(-0.0), p)))
-
-    def _small(self, w, k, sign=1.0):
-        """sign exp(-W) = sign 2^k (1 + w) as one float where it matters
-        (sign +-1): k clamped at -60 (below that exp(-W) is lost against
-        what it corrects anyway)."""
-        L = self.L
-        one = L.sub(L.const(-1.0), w) if sign < 0 else L.add(L.const(1.0), w)
-        return L.scale_exact(one, L.max(k, L.const(-60.0)))
-
-    def tail(self, values, dy=None):
-        L, t = self.L, self.t
-        p, e = self.twice_w()
-        k, w = _exp_half(L, p, e)
-        if not self.grad:
-            tc, c0, h, *r = values  # -C0, -H, -q
-            dt = L.sub(t, tc)
-            u = L.mul(dt, L.horner(dt, r))
-            u = L.fma(h, L.mul(t, self._small(w, k, -1.0)), u)  # where H = 1 (-H = -1): + t exp(-W)
-            m0 = L.fma(h, t, c0)
-            rest = L.fma(m0, w, L.fma(u, w, u))
-            v = L.scale(L.add(m0, rest), k)
-            return L.select(self.negative, v, L.add(self.x, v))
-        tc, h, m0, *r = values[:3 + self.S.GRAD_TAIL_DEGREE + 1]  # H, -C0, -q
-        dt = L.sub(t, tc)
-        u = L.mul(dt, L.horner(dt, r))
-        # where H = 1 the polynomial is -P: -G = -P + exp(-W) (2P + 1)
-        u = L.fma(h, L.mul(self._small(w, k), L.fma(L.add(m0, u), L.const(-2.0), L.const(1.0))), u)
-        rest = L.fma(m0, w, L.fma(u, w, u))  # (m0 + u)(1 + w) = m0 + rest
-        if dy is None:
-            v = L.scale(L.add(m0, rest), k)  # f'(-t)
-            return L.select(self.negative, v, L.sub(L.const(1.0), v))
-        # z = dy f'(-t) rounded once; for x > 0, dy f'(x) = dy - z (z is
-        # at most a tenth of dy: its rounding hardly reaches the result).
-        # dy is 0 where f' = 1 or -0.0 (results dy and -0.0 dy, exact), and
-        # in the other sign's lanes for dy - z, so that no lane raises a
-        # flag its result does not
-        zero = L.const(0.0)
-        dy_tail = L.select(self.in_tail, L.select(self.high, zero, L.select(self.saturated, zero, dy)), zero)
-        z = _scaled_backward(L, dy_tail, m0, rest, k)
-        return L.select(self.negative, z, L.sub(L.select(self.negative, zero, dy_tail), z))
-
-    def finish(self, y, dy=None):
-        L = self.L
-        if dy is None:
-            y = L.select(self.high, self.x if not self.grad else L.const(1.0), y)
-            return L.select(self.saturated, L.const(-0.0), y)
-        y = L.select(self.high, dy, y)
-        return _quiet_nan(L, dy, L.select(self.saturated, L.mul(dy, L.const(-0.0)), y))
-
-    def value(self, dy=None):
-        values = self.lookups(self.entry())
-        y = self.L.select(self.in_tail, self.tail(values, dy), self.middle(values, dy))
-        return self.finish(y, dy)
-
-    def value_by_branch(self, dy=None):
-        L, b = self.L, self.L.builder
-        with b.if_else(self.in_tail) as (tail, middle):
-            with tail:
-                y_tail = self.tail(self.lookups(self.tail_entry()), dy)
-                from_tail = b.block
-            with middle:
-                y_middle = self.middle(self.lookups(self.middle_entry()), dy)
-                from_middle = b.block
-        y = b.phi(y_tail.type)
-        y.add_incoming(y_tail, from_tail)
-        y.add_incoming(y_middle, from_middle)
-        return self.finish(y, dy)
-
-
-def _scaled_backward(L, dy, m0, rest, k):
-    """dy (m0 + rest) 2^k rounded once, for a tail value (m0 + rest) 2^k < 0
-    and a dy that is 0 outside the tail: m0 + rest as an exact sum of two
-    floats (TwoSum), dy times the larger inside the last FMA, so that dy
-    adds no rounding of its own.  A |dy| > 2^64 is scaled by 2^-64 first
-    (k + 64) so that dy m0 cannot overflow where the result does not.  An
-    infinite or NaN dy is read from the bits (a compare of a quiet NaN
-    would raise "invalid") and computes with 0 (dy m0 + dy rest would be
-    inf - inf, or two NaNs of opposite signs, of which each emission may
-    pass on either); an infinite dy gives -dy (the value is negative), a
-    NaN dy is the caller's (``_quiet_nan``)."""
-    zero = L.const(0.0)
-    magnitude = L.int_and(L.bits(dy), L.int_const(0x7FFFFFFF))
-    huge = L.int_greater(magnitude, L.int_const(0x5F800000))  # bits(2^64)
-    infinite = L.int_equal(magnitude, L.int_const(0x7F800000))
-    special = L.int_greater(magnitude, L.int_const(0x7F7FFFFF))
-    # dy 2^-64 by its exponent bits, not a multiply: LLVM turns "(c ? 0 :
-    # dy) * 2^-64" into "c ? 0 : dy * 2^-64" and computes the product in
-    # every lane, which raised "underflow" for a subnormal dy whose result
-    # was exact
-    down = L.from_bits(L.int_sub(L.bits(dy), L.int_const(64 << 23)))
-    scaled = L.select(special, zero, L.select(huge, down, dy))
-    k = L.select(huge, L.add(k, L.const(64.0)), k)
-    high = L.add(m0, rest)
-    back = L.sub(high, m0)
-    low = L.add(L.sub(m0, L.sub(high, back)), L.sub(rest, back))
-    out = L.scale(L.fma(scaled, high, L.mul(scaled, low)), k)
-    return L.select(infinite, L.sub(L.const(-0.0), dy), out)
-
-
 def _quiet_nan(L, dy, out):
     """out, or dy's NaN quieted where dy is a NaN: the same in every lane and
     emission (LLVM may fold dy times a selected 1.0 into dy, leaving a
@@ -531,18 +338,11 @@ def _quiet_nan(L, dy, out):
 
 def _exp_half_square(L, t, E=E):
     """exp(-t^2/2) = 2^k (1 + w) for 0.78 <= t <= 15: (k, w), k an
-    integer-valued float in [-163, 0], |w| < 0.42.  t^2 = p + e exactly:
-    ``_exp_half``."""
-    p = L.mul(t, t)
-    e = L.fma(t, t, L.sub(L.const(-0.0), p))  # t^2 = p + e exactly
-    return _exp_half(L, p, e, E)
-
-
-def _exp_half(L, p, e, E=E):
-    """exp(-(p + e)/2) = 2^k (1 + w) for 1.2 <= p <= 226, |e| <= ulp(p):
-    (k, w), k an integer-valued float in [-163, 0], |w| < 0.42.
+    integer-valued float in [-163, 0], |w| < 0.42.  t^2 = p + e exactly;
     k = rint(-p log2(e) / 2); s = (p + k 2 ln2_hi) + (e + k 2 ln2_lo), the
     first sum exact, the second kept apart; w = s P(s)."""
+    p = L.mul(t, t)
+    e = L.fma(t, t, L.sub(L.const(-0.0), p))  # t^2 = p + e exactly
     kd = L.fma(p, L.const(-E.LOG2E_HALF), L.const(_MAGIC32))
     k = L.sub(kd, L.const(_MAGIC32))
     high = L.fma(k, L.const(E.LN2X2[0]), p)  # exact
@@ -574,12 +374,11 @@ def _kernel(builder, kind, isa, x32, dy32=None):
     if dy32 is not None:  # a NaN x's lane returns x: its dy must raise nothing
         dy32 = builder.select(nan, zero, dy32)
     if kind in FLOAT32_LANES:
-        parts = _Sigma if kind in SIGMA32 else _Parts
         if isa in (SCALAR, SOFT):
             L = Lanes32(builder, 1, SCALAR, hardware_fma=isa != SOFT and _fma_without_emulation())
-            y = parts(L, kind, xs).value_by_branch(dy32)
+            y = _Parts(L, kind, xs).value_by_branch(dy32)
         else:
-            y = parts(Lanes32(builder, WIDTH32[isa], isa), kind, xs).value(dy32)
+            y = _Parts(Lanes32(builder, WIDTH32[isa], isa), kind, xs).value(dy32)
     elif isa not in (SCALAR, SOFT):
         parts = []
         dys = halves(builder, dy32) if dy32 is not None else (None, None)
