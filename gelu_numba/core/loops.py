@@ -290,9 +290,9 @@ def store(typingctx, base, offset, value):
 def prefetch_ahead(typingctx, base, offset):
     """Prefetch the 512 bytes that start PREFETCH_BYTES past base + offset
     (eight cache lines: prefetcht0 each).  The unit-stride loops run in
-    runs of RUN_BYTES, each prefetching its inputs' next run (4 KB ahead)
-    before it calls the run function (a prefetch inside the element loop
-    would stop LLVM from vectorising it).  Measured on the Intel Xeon, float64, 16M elements:
+    chunks of 512 bytes, each prefetching its inputs a chunk-sized step
+    4 KB ahead (a prefetch inside the element loop would stop LLVM from
+    vectorising it).  Measured on the Intel Xeon, float64, 16M elements:
     gelu_tanh 6.9 -> 3.8 ns serial, gelu_sigmoid 2.55 -> 1.7-1.8 ns on 2
     threads; the CPU's prefetchers fall behind when input and output share
     their offset within a cache line (vector32.PREFETCH_BYTES)."""
@@ -525,86 +525,6 @@ def _compile_plain(fn, signature):
 
 R.CLOCK.append(clock)
 
-
-# -- the unit-stride runs of the generic loops, each a function of its own -----------
-
-#: Bytes of each array per call of a run function, prefetched a run ahead
-#: (eight prefetch_ahead of 512 bytes).
-RUN_BYTES = 4096
-
-
-def _runs(size):
-    """The run functions for elements of `size` bytes (a constant in each)."""
-
-    def unary(k, x, out, lo, hi, zero):
-        vector_width()
-        for i in range(lo, hi):
-            store(out, i * size, k(load(x, i * size, zero)))
-
-    def binary(k, dy, x, out, lo, hi, zero):
-        vector_width()
-        for i in range(lo, hi):
-            store(out, i * size, k(load(dy, i * size, zero), load(x, i * size, zero)))
-
-    def broadcast(k, g, x, out, lo, hi, zero):
-        vector_width()
-        for i in range(lo, hi):
-            store(out, i * size, k(g, load(x, i * size, zero)))
-
-    return {"unary": unary, "binary": binary, "broadcast": broadcast}
-
-
-#: {float type: {kind: run function}}
-_RUNS = {types.float64: _runs(8), types.float32: _runs(4)}
-
-
-def _call_never_inlined(context, builder, sig, args, body):
-    """Call `body` (compiled for `sig`) as a function of its own, the call
-    marked noinline.  Inside a chunked loop that prefetches, LLVM kept none
-    of a kernel's constants in registers on Zen 4 (it rematerialised 23
-    broadcasts and 41 address loads every 8 elements: gelu_sigmoid's
-    float64 vector body took 222 instructions, against 146 in a flat loop,
-    which left float64 at 0.86-0.99x of 155dc76 on AMD); in a function of
-    its own the loop is flat again (152), and the prefetch stays in the
-    caller."""
-    from numba.core.compiler import Flags
-
-    flags = Flags()
-    flags.error_model = CPU_JIT_OPTIONS["error_model"]
-    flags.no_cpython_wrapper = True
-    flags.no_cfunc_wrapper = True
-    cres = context.compile_subroutine(builder, body, sig, flags=flags)
-    fnty = context.call_conv.get_function_type(sig.return_type, sig.args)
-    fn = cgutils.get_or_insert_function(builder.module, fnty, cres.fndesc.mangled_name)
-    context.call_conv.call_function(builder, fn, sig.return_type, sig.args, args, attrs=("noinline",))
-    return context.get_dummy_value()
-
-
-def _run(kind, zero):
-    if zero not in _RUNS:
-        raise TypeError(f"no run function for {zero}")
-    body = _RUNS[zero][kind]
-    return lambda context, builder, sig, args: _call_never_inlined(context, builder, sig, args, body)
-
-
-@intrinsic
-def run_unary(typingctx, k, x, out, lo, hi, zero):
-    """out[i] = k(x[i]) for i in [lo, hi), unit stride, x and out the
-    arrays' base addresses (``_call_never_inlined``)."""
-    return types.none(k, x, out, lo, hi, zero), _run("unary", zero)
-
-
-@intrinsic
-def run_binary(typingctx, k, dy, x, out, lo, hi, zero):
-    """out[i] = k(dy[i], x[i]) for i in [lo, hi), unit stride."""
-    return types.none(k, dy, x, out, lo, hi, zero), _run("binary", zero)
-
-
-@intrinsic
-def run_broadcast(typingctx, k, g, x, out, lo, hi, zero):
-    """out[i] = k(g, x[i]) for i in [lo, hi), unit stride."""
-    return types.none(k, g, x, out, lo, hi, zero), _run("broadcast", zero)
-
 #: The directories this process's loops are cached in, and how many loops
 #: were [loaded from there, compiled] (for ``gelu-numba compile``).
 CACHE_PATHS = set()
@@ -620,8 +540,7 @@ def unary(kernel, dtype, parallel, cache=True):
     # (the vector width the variant allows, and whether FMAs are plain
     # arithmetic here: fp._cpu_fma_codegen)
     sources = SOURCES_DIGEST + f":{vector32.vector_bits()}" + (":soft-fma" if vector32.fma_emulated() else "")
-    chunk = 512 // size  # elements per eight cache lines (one prefetch_ahead)
-    run = RUN_BYTES // size  # elements per call of a run function
+    chunk = 512 // size  # elements per eight cache lines
 
     def loop(args, dims, steps, data):
         sources  # noqa: B018 (a closure variable, for the cache key)
@@ -641,10 +560,10 @@ def unary(kernel, dtype, parallel, cache=True):
                     t = now()
                     inner = fpenv.enter_block()  # in the thread that runs this block
                     end = min(n, b * step + step)
-                    for c in range(b * step, end, run):
-                        for p in range(c, c + run, chunk):
-                            prefetch_ahead(x, p * size)
-                        run_unary(kernel, x, out, c, min(end, c + run), zero)
+                    for c in range(b * step, end, chunk):
+                        prefetch_ahead(x, c * size)
+                        for i in range(c, min(end, c + chunk)):
+                            store(out, i * size, kernel(load(x, i * size, zero)))
                     set_slot_at(data, BLOCK_FLAGS + b, fpenv.leave_block(inner))
                     set_slot_at(data, BLOCK_TICKS + b, now() - t)
                 judge(data, first, now() - start, n, step, nb)
@@ -653,10 +572,10 @@ def unary(kernel, dtype, parallel, cache=True):
                 fpenv.merge(flags)
             else:
                 count_serial(data, how)
-                for c in range(0, n, run):
-                    for p in range(c, c + run, chunk):
-                        prefetch_ahead(x, p * size)
-                    run_unary(kernel, x, out, c, min(n, c + run), zero)
+                for c in range(0, n, chunk):
+                    prefetch_ahead(x, c * size)
+                    for i in range(c, min(n, c + chunk)):
+                        store(out, i * size, kernel(load(x, i * size, zero)))
         else:
             count(data, PATH_STRIDED)
             for i in range(n):
@@ -675,8 +594,7 @@ def binary(kernel, dtype, parallel, cache=True):
     # (the vector width the variant allows, and whether FMAs are plain
     # arithmetic here: fp._cpu_fma_codegen)
     sources = SOURCES_DIGEST + f":{vector32.vector_bits()}" + (":soft-fma" if vector32.fma_emulated() else "")
-    chunk = 512 // size  # elements per eight cache lines (one prefetch_ahead)
-    run = RUN_BYTES // size  # elements per call of a run function
+    chunk = 512 // size  # elements per eight cache lines
 
     def loop(args, dims, steps, data):
         sources  # noqa: B018 (a closure variable, for the cache key)
@@ -696,11 +614,11 @@ def binary(kernel, dtype, parallel, cache=True):
                     t = now()
                     inner = fpenv.enter_block()  # in the thread that runs this block
                     end = min(n, b * step + step)
-                    for c in range(b * step, end, run):
-                        for p in range(c, c + run, chunk):
-                            prefetch_ahead(dy, p * size)
-                            prefetch_ahead(x, p * size)
-                        run_binary(kernel, dy, x, out, c, min(end, c + run), zero)
+                    for c in range(b * step, end, chunk):
+                        prefetch_ahead(dy, c * size)
+                        prefetch_ahead(x, c * size)
+                        for i in range(c, min(end, c + chunk)):
+                            store(out, i * size, kernel(load(dy, i * size, zero), load(x, i * size, zero)))
                     set_slot_at(data, BLOCK_FLAGS + b, fpenv.leave_block(inner))
                     set_slot_at(data, BLOCK_TICKS + b, now() - t)
                 judge(data, first, now() - start, n, step, nb)
@@ -709,11 +627,11 @@ def binary(kernel, dtype, parallel, cache=True):
                 fpenv.merge(flags)
             else:
                 count_serial(data, how)
-                for c in range(0, n, run):
-                    for p in range(c, c + run, chunk):
-                        prefetch_ahead(dy, p * size)
-                        prefetch_ahead(x, p * size)
-                    run_binary(kernel, dy, x, out, c, min(n, c + run), zero)
+                for c in range(0, n, chunk):
+                    prefetch_ahead(dy, c * size)
+                    prefetch_ahead(x, c * size)
+                    for i in range(c, min(n, c + chunk)):
+                        store(out, i * size, kernel(load(dy, i * size, zero), load(x, i * size, zero)))
         elif sd == 0 and sx == size and so == size:
             # A broadcast dy (what y.sum().backward() passes): threaded too.
             g = load(dy, 0, zero)
@@ -726,10 +644,10 @@ def binary(kernel, dtype, parallel, cache=True):
                     t = now()
                     inner = fpenv.enter_block()  # in the thread that runs this block
                     end = min(n, b * step + step)
-                    for c in range(b * step, end, run):
-                        for p in range(c, c + run, chunk):
-                            prefetch_ahead(x, p * size)
-                        run_broadcast(kernel, g, x, out, c, min(end, c + run), zero)
+                    for c in range(b * step, end, chunk):
+                        prefetch_ahead(x, c * size)
+                        for i in range(c, min(end, c + chunk)):
+                            store(out, i * size, kernel(g, load(x, i * size, zero)))
                     set_slot_at(data, BLOCK_FLAGS + b, fpenv.leave_block(inner))
                     set_slot_at(data, BLOCK_TICKS + b, now() - t)
                 judge(data, first, now() - start, n, step, nb)
@@ -738,10 +656,10 @@ def binary(kernel, dtype, parallel, cache=True):
                 fpenv.merge(flags)
             else:
                 count_broadcast(data, how)
-                for c in range(0, n, run):
-                    for p in range(c, c + run, chunk):
-                        prefetch_ahead(x, p * size)
-                    run_broadcast(kernel, g, x, out, c, min(n, c + run), zero)
+                for c in range(0, n, chunk):
+                    prefetch_ahead(x, c * size)
+                    for i in range(c, min(n, c + chunk)):
+                        store(out, i * size, kernel(g, load(x, i * size, zero)))
         else:
             count(data, PATH_STRIDED)
             for i in range(n):
