@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from .names import BINARY, NAMES, UNARY  # noqa: F401 (re-exported)
+from .names import BINARY, FUSED, NAMES, UNARY  # noqa: F401 (re-exported)
 
 #: Formats with a compiled loop, in the order NumPy searches them: float32
 #: first, so that float32 input is not promoted.
@@ -76,10 +76,14 @@ def ufunc(name, target="cpu"):
     float32 double-word arithmetic, the policy of the CUDA kernels, so that
     their arithmetic can be verified on the CPU.
     """
-    if name not in NAMES:
-        raise AttributeError(name)
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; use 'cpu' or 'parallel'")
+    if name in FUSED and target in ("cpu", "parallel"):
+        from . import fused
+
+        return fused.build(name, target)
+    if name not in NAMES:
+        raise AttributeError(name)
     from numba.np.ufunc import _internal
 
     from . import loops as _loops, runtime as _runtime, formulas as _scalar, vector32 as _vector32
@@ -99,6 +103,7 @@ def ufunc(name, target="cpu"):
             loops.append((_loops.binary32 if arity == 2 else _loops.unary32)(name, parallel, cache))
         else:
             loops.append(build(kernel, dtype, parallel, cache))
+    _ADDRESSES[name, target] = {dtype: loop.address for dtype, loop in zip(DTYPES, loops)}
     types = [[np.dtype(dtype).num] * (arity + 1) for dtype in DTYPES]
     doc = kernel.__doc__
     f = _internal.fromfunc(
@@ -109,6 +114,18 @@ def ufunc(name, target="cpu"):
     if target in ("cpu", "parallel"):
         _set_module(f, "gelu_numba.parallel" if target == "parallel" else "gelu_numba")
     return f
+
+
+#: {(name, target): {dtype: the address of its inner loop}} of the ufuncs built.
+_ADDRESSES = {}
+
+
+def loop_addresses(name, target="cpu"):
+    """{np.float32: address, np.float64: address} of the inner loops of
+    kernel `name`'s ufunc on `target` (built if it is not yet; it stays
+    alive with the process, in ``ufunc``'s cache)."""
+    ufunc(name, target)
+    return _ADDRESSES[name, target]
 
 
 def _set_module(f, module):

@@ -126,9 +126,9 @@ FORK_SAFE_LAYERS = ("tbb", "workqueue")
 
 def loop_slot(name, itemsize):
     """The JUDGED slot of the threaded loop of kernel `name` for one float size."""
-    from .names import NAMES
+    from .names import FUSED, NAMES
 
-    return JUDGED + 2 * NAMES.index(name) + (itemsize == 8)
+    return JUDGED + 2 * (NAMES + FUSED).index(name) + (itemsize == 8)
 
 
 def paths():

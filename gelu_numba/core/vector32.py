@@ -58,6 +58,11 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from . import coefficients as C
+from .names import ARITY as FUSED_ARITY
+from .names import BIAS as FUSED_BIAS
+from .names import BIAS_BACKWARD as FUSED_BIAS_BACKWARD
+from .names import FUSED, parse_fused
+from .names import GEGLU as FUSED_GEGLU
 from . import tables32 as T
 from . import tables_exact32 as E
 from .simd import (
@@ -79,6 +84,7 @@ from .simd import (
     prefer_wide_vectors,
     prefetch,
     splat_block,
+    stack_array,
     store_block,
 )
 
@@ -701,9 +707,7 @@ def run_strided(typingctx, kind, isa, pointers, steps, n):
         n_, *strides = integers
         prefer_wide_vectors(builder.function, vector_bits())
         chunk = ir.Constant(I64, STRIDED_CHUNK)
-        buffers = [cgutils.alloca_once(builder, ir.ArrayType(F32, STRIDED_CHUNK)) for _ in ps]
-        for b in buffers:
-            b.align = 64
+        buffers = [stack_array(builder, ir.ArrayType(F32, STRIDED_CHUNK)) for _ in ps]
         slots = [builder.bitcast(b, F32.as_pointer()) for b in buffers]
         chunks = builder.udiv(builder.add(n_, ir.Constant(I64, STRIDED_CHUNK - 1)), chunk)
         with cgutils.for_range(builder, chunks) as outer:
@@ -768,6 +772,85 @@ def run_binary(typingctx, kind, isa, dy, x, out, lo, hi, broadcast):
         return context.get_dummy_value()
 
     return types.none(kind, isa, dy, x, out, types.intp, types.intp, broadcast), codegen
+
+
+# -- the fused forms (core/fused.py) ---------------------------------------------------
+
+
+def _first_nan(builder, p, result):
+    """result, or p's NaN quieted (p + 0) where p is a NaN: a sum's or a
+    product's NaN is its first operand's, as x86 gives it, whatever order
+    LLVM puts the operands in and whatever the CPU's own rule."""
+    quiet = builder.fadd(p, ir.Constant(p.type, None))
+    return builder.select(is_nan(builder, p), quiet, result)
+
+
+def _fused_lanes(builder, name, isa, inputs):
+    """The outputs of fused kernel `name` for the float32 lanes `inputs`
+    (names.parse_fused): the single forms' ``_kernel``, so the same bits."""
+    kind, form = parse_fused(name)
+    if kind == FUSED_BIAS:
+        x, b = inputs
+        return [_kernel(builder, form, isa, _first_nan(builder, x, builder.fadd(x, b)))]
+    if kind == FUSED_BIAS_BACKWARD:
+        dy, x, b = inputs
+        return [_kernel(builder, form + "_backward", isa, _first_nan(builder, x, builder.fadd(x, b)), dy)]
+    if kind == FUSED_GEGLU:
+        a, g = inputs
+        y = _kernel(builder, form, isa, a)
+        return [_first_nan(builder, y, builder.fmul(y, g))]
+    dy, a, g = inputs
+    t = _first_nan(builder, dy, builder.fmul(dy, g))
+    y = _kernel(builder, form, isa, a)
+    return [_kernel(builder, form + "_backward", isa, a, t), _first_nan(builder, dy, builder.fmul(dy, y))]
+
+
+def _fused_loop(builder, name, isa, pointers, lo, hi):
+    """A call of the unit-stride loop of fused kernel `name` over [lo, hi):
+    `pointers` are its inputs then its outputs."""
+    nin, nout = FUSED_ARITY[parse_fused(name)[0]]
+
+    def emit(builder, ps, integers):
+        lo, hi = integers
+        ins, outs = ps[:nin], ps[nin:]
+
+        def body(i, mask):
+            if isa in (SCALAR, SOFT):
+                values = [builder.load(builder.bitcast(_element(builder, p, i), F32.as_pointer())) for p in ins]
+                for p, v in zip(outs, _fused_lanes(builder, name, isa, values)):
+                    builder.store(v, builder.bitcast(_element(builder, p, i), F32.as_pointer()))
+            else:
+                values = [load_block(builder, _element(builder, p, i), BLOCK[isa], mask) for p in ins]
+                for p, v in zip(outs, _fused_lanes(builder, name, isa, values)):
+                    store_block(builder, _element(builder, p, i), v, mask)
+
+        _emit_range(builder, isa, lo, hi, body, outs[0], ins)
+
+    _own_function(builder, f"gelu_numba.fused.{name}.{isa}", pointers[:nin + nout], [lo, hi], emit)
+
+
+@intrinsic
+def run_fused(typingctx, name, isa, pointers, lo, hi):
+    """Fused kernel `name` over elements [lo, hi) of unit-stride float32
+    operands: `pointers` holds its inputs, then its outputs (more entries
+    are ignored)."""
+    name_, isa_ = _literal(name), _literal(isa)
+    if name_ is None or isa_ is None:
+        return None
+    _check(name_, isa_, FUSED)
+    nin, nout = FUSED_ARITY[parse_fused(name_)[0]]
+    if len(pointers) < nin + nout:
+        return None
+
+    def codegen(context, builder, sig, args):
+        _, _, ps, lo, hi = args
+        ptrs = [builder.extract_value(ps, i) for i in range(nin + nout)]
+        lo = context.cast(builder, lo, sig.args[3], types.int64)
+        hi = context.cast(builder, hi, sig.args[4], types.int64)
+        _fused_loop(builder, name_, isa_, ptrs, lo, hi)
+        return context.get_dummy_value()
+
+    return types.none(name, isa, pointers, lo, hi), codegen
 
 
 # -- one element: the scalar emission, for strided loops and users' own code ----------
