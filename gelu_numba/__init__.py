@@ -21,15 +21,16 @@ compiles nothing; a kernel is built (or loaded from Numba's cache) the first
 time it is looked up.
 """
 
+from .core.names import FUSED as _FUSED
 from .core.names import NAMES as _KERNELS
 
 __version__ = "0.1.0"
 
-__all__ = [*_KERNELS, "activation", "Activation"]
+__all__ = [*_KERNELS, *_FUSED, "activation", "Activation"]
 
 
 def __getattr__(name):
-    if name in _KERNELS:
+    if name in _KERNELS or name in _FUSED:
         from .core.build import ufunc
 
         f = ufunc(name, "cpu")

@@ -49,7 +49,7 @@ from numba import prange, types
 from numba.core import cgutils
 from numba.core.extending import models, register_model, typeof_impl
 from numba.core.imputils import lower_constant
-from numba.extending import intrinsic, overload, register_jitable
+from numba.extending import intrinsic, register_jitable
 
 from . import fpenv
 from . import runtime as R
@@ -152,11 +152,6 @@ def itemsize(typingctx, like):
     return types.int64(like), codegen
 
 
-#: The helpers that stay functions of their own, called (a copy of a loop
-#: inlined at each call site costs seconds of LLVM's time per loop).
-_CALLED = {"error_model": CPU_JIT_OPTIONS["error_model"]}
-
-
 # -- which kernel, as a type ---------------------------------------------------------
 
 
@@ -196,11 +191,6 @@ def _kernel_constant(context, builder, ty, value):
 
 
 # -- the computation ---------------------------------------------------------------
-#
-# Module-level functions with the format, the kind and the kernels as
-# arguments, constants once inlined: the loops' closure variables are plain
-# values and module-level functions, which Numba's cache finds again in the
-# next process (a closure over local functions never hits it).
 
 
 @register_jitable(**CPU_JIT_OPTIONS)
@@ -212,122 +202,132 @@ def _op(multiply, p, q, zero):
     return p + zero if p != p else s
 
 
-def _compute(kernel, p, m, zero):
-    """Fused kernel `kernel` (a Kernel) over m elements of unit-stride operands (inputs,
-    then outputs, in p), in the format of zero: float32 by the explicit-SIMD
-    loop of vector32, float64 by the scalar formulas, which LLVM vectorises."""
-
-
-@overload(_compute, jit_options=CPU_JIT_OPTIONS)
-def _compute_impl(kernel, p, m, zero):
-    if not isinstance(kernel, KernelType):
-        return None
-    name_, isa_ = kernel.kernel_name, kernel.isa
-    if zero == types.float32:
-
-        def impl32(kernel, p, m, zero):
-            vector32.run_fused(name_, isa_, p, 0, m)
-
-        return impl32
+def _impl64(name):
+    """The float64 loop of fused kernel `name` over m elements of
+    unit-stride operands (p: inputs, then outputs), by the scalar formulas,
+    which LLVM vectorises."""
     from . import formulas
 
-    kind, form = parse_fused(name_)
+    kind, form = parse_fused(name)
     code = KINDS.index(kind)
     f, fb = getattr(formulas, form), getattr(formulas, form + "_backward")
 
-    def impl64(kernel, p, m, zero):
-        size = itemsize(zero)
+    def impl64(p, m):
+        zero = np.float64(0)
         if code == 0:  # bias: x, b -> out
             for i in range(m):
-                store(p[2], i * size, f(_op(False, load(p[0], i * size, zero), load(p[1], i * size, zero), zero)))
+                store(p[2], i * 8, f(_op(False, load(p[0], i * 8, zero), load(p[1], i * 8, zero), zero)))
         elif code == 1:  # bias backward: dy, x, b -> out
             for i in range(m):
-                s = _op(False, load(p[1], i * size, zero), load(p[2], i * size, zero), zero)
-                store(p[3], i * size, fb(load(p[0], i * size, zero), s))
+                s = _op(False, load(p[1], i * 8, zero), load(p[2], i * 8, zero), zero)
+                store(p[3], i * 8, fb(load(p[0], i * 8, zero), s))
         elif code == 2:  # geglu: a, g -> out
             for i in range(m):
-                store(p[2], i * size, _op(True, f(load(p[0], i * size, zero)), load(p[1], i * size, zero), zero))
+                store(p[2], i * 8, _op(True, f(load(p[0], i * 8, zero)), load(p[1], i * 8, zero), zero))
         else:  # geglu backward: dy, a, g -> da, dg
             for i in range(m):
-                dy = load(p[0], i * size, zero)
-                a = load(p[1], i * size, zero)
-                t = _op(True, dy, load(p[2], i * size, zero), zero)
-                store(p[3], i * size, fb(t, a))
-                store(p[4], i * size, _op(True, dy, f(a), zero))
+                dy = load(p[0], i * 8, zero)
+                a = load(p[1], i * 8, zero)
+                t = _op(True, dy, load(p[2], i * 8, zero), zero)
+                store(p[3], i * 8, fb(t, a))
+                store(p[4], i * 8, _op(True, dy, f(a), zero))
 
     return impl64
 
 
-@register_jitable(**_CALLED)
-def _gather(p, s, buf, m, zero):
-    """buf[i] = p[i] for i < m (stride s in bytes, 0 for a broadcast)."""
-    size = itemsize(zero)
-    if s == 0:
-        c = load(p, 0, zero)
-        for i in range(m):
-            store(buf, i * size, c)
-    else:
-        for i in range(m):
-            store(buf, i * size, load(p, i * s, zero))
+def _copy_loop(builder, kind, source, source_step, target, target_step, m):
+    """target[i] = source[i] for i < m (steps in bytes, 0 for a broadcast
+    source), elements of LLVM type `kind`."""
+    with cgutils.for_range(builder, m) as loop:
+        at = builder.gep(source, [builder.mul(loop.index, source_step)])
+        value = builder.load(builder.bitcast(at, kind.as_pointer()), align=1)
+        to = builder.gep(target, [builder.mul(loop.index, target_step)])
+        builder.store(value, builder.bitcast(to, kind.as_pointer()), align=1)
 
 
-@register_jitable(**_CALLED)
-def _scatter(buf, p, s, m, zero):
-    """p[i] = buf[i] for i < m (stride s in bytes)."""
-    size = itemsize(zero)
-    for i in range(m):
-        store(p, i * s, load(buf, i * size, zero))
-
-
-@register_jitable(**CPU_JIT_OPTIONS)
-def _staged(q, s, i, nin, buf, m, zero):
-    """Operand i of a chunk as a unit-stride run: itself, or buf (an input
-    gathered into it; an output is scattered from it after)."""
-    if s == itemsize(zero):
-        return q
-    if i < nin:
-        _gather(q, s, buf, m, zero)
-    return buf
-
-
-@register_jitable(**_CALLED)
-def _span(kernel, nin, k, p, rs, cs, n, lo, hi, zero):
-    """Elements [lo, hi) of the rows of n elements (row strides rs,
-    element strides cs): a row's run at a time where every operand has
-    unit stride, else CHUNK_BYTES at a time through buffers on the stack
-    (inputs gathered, outputs scattered)."""
-    size = itemsize(zero)
-    chunk = CHUNK_BYTES // size
-    direct = True
+def _emit_span(context, builder, kernel, size, ps, rs, cs, n, lo, hi):
+    """Elements [lo, hi) of rows of n elements (row strides rs, element
+    strides cs, in bytes): a row's run at a time where every operand has
+    unit stride, else CHUNK_BYTES at a time through buffers on the stack,
+    every input gathered into them before any output is written, and
+    outputs scattered from them after.  Emitted into the calling loop (an
+    intrinsic, not a Numba function of its own: each library Numba nests
+    is optimised again in every library above it, the kernel with it)."""
+    nin, nout = ARITY[parse_fused(kernel.kernel_name)[0]]
+    k = nin + nout
+    kind = ir.FloatType() if size == 4 else ir.DoubleType()
+    one = ir.Constant(_I64, 1)
+    zero = ir.Constant(_I64, 0)
+    unit = ir.Constant(_I64, size)
+    chunk = ir.Constant(_I64, CHUNK_BYTES // size)
+    direct = builder.icmp_signed("==", cs[0], unit)
+    for i in range(1, k):
+        direct = builder.and_(direct, builder.icmp_signed("==", cs[i], unit))
+    buffers = [builder.bitcast(stack_array(builder, ir.ArrayType(ir.IntType(8), CHUNK_BYTES)), _I8P)
+               for _ in range(k)]
+    r_slot = cgutils.alloca_once_value(builder, builder.sdiv(lo, n))
+    c_slot = cgutils.alloca_once_value(builder, builder.sub(lo, builder.mul(builder.load(r_slot), n)))
+    at_slot = cgutils.alloca_once_value(builder, lo)
+    head = builder.append_basic_block("span.head")
+    body = builder.append_basic_block("span.body")
+    done = builder.append_basic_block("span.done")
+    builder.branch(head)
+    builder.position_at_end(head)
+    builder.cbranch(builder.icmp_signed("<", builder.load(at_slot), hi), body, done)
+    builder.position_at_end(body)
+    r, c, at = builder.load(r_slot), builder.load(c_slot), builder.load(at_slot)
+    m = _smin(builder, builder.sub(n, c), builder.sub(hi, at))
+    m = builder.select(direct, m, _smin(builder, m, chunk))
+    starts = [builder.gep(ps[i], [builder.add(builder.mul(r, rs[i]), builder.mul(c, cs[i]))]) for i in range(k)]
+    runs = []
     for i in range(k):
-        if cs[i] != size:
-            direct = False
-    b0, b1, b2, b3, b4 = buffer(zero), buffer(zero), buffer(zero), buffer(zero), buffer(zero)
-    r = lo // n
-    c = lo - r * n
-    at = lo
-    while at < hi:
-        m = min(n - c, hi - at)
-        if not direct:
-            m = min(m, chunk)
-        q = (advance(p[0], r * rs[0] + c * cs[0]), advance(p[1], r * rs[1] + c * cs[1]),
-             advance(p[2], r * rs[2] + c * cs[2]), advance(p[3], r * rs[3] + c * cs[3]),
-             advance(p[4], r * rs[4] + c * cs[4]))
-        if not direct:  # every input read into the buffers before any output is written
-            q = (_staged(q[0], cs[0], 0, nin, b0, m, zero), _staged(q[1], cs[1], 1, nin, b1, m, zero),
-                 _staged(q[2], cs[2], 2, nin, b2, m, zero), _staged(q[3], cs[3], 3, nin, b3, m, zero),
-                 _staged(q[4], cs[4], 4, nin, b4, m, zero))
-        _compute(kernel, q, m, zero)
-        if not direct:
-            for i in range(nin, k):
-                if cs[i] != size:
-                    w = advance(p[i], r * rs[i] + c * cs[i])
-                    _scatter(q[i], w, cs[i], m, zero)
-        at += m
-        c += m
-        if c == n:
-            c = 0
-            r += 1
+        strided = builder.icmp_signed("!=", cs[i], unit)
+        if i < nin:  # gathered before anything is written
+            with builder.if_then(strided, likely=False):
+                _copy_loop(builder, kind, starts[i], cs[i], buffers[i], unit, m)
+        runs.append(builder.select(strided, buffers[i], starts[i]))
+    if size == 4:
+        vector32._fused_loop(builder, kernel.kernel_name, kernel.isa, runs, zero, m)
+    else:
+        tuple_type = types.UniTuple(types.voidptr, 5)
+        packed = context.make_tuple(builder, tuple_type, runs + [runs[0]] * (5 - k))
+        context.compile_internal(builder, _impl64(kernel.kernel_name), types.none(tuple_type, types.int64),
+                                 [packed, m])
+    for i in range(nin, k):
+        with builder.if_then(builder.icmp_signed("!=", cs[i], unit), likely=False):
+            _copy_loop(builder, kind, buffers[i], unit, starts[i], cs[i], m)
+    c = builder.add(c, m)
+    wrap = builder.icmp_signed("==", c, n)
+    builder.store(builder.select(wrap, zero, c), c_slot)
+    builder.store(builder.select(wrap, builder.add(r, one), r), r_slot)
+    builder.store(builder.add(at, m), at_slot)
+    builder.branch(head)
+    builder.position_at_end(done)
+
+
+def _smin(builder, a, b):
+    return builder.select(builder.icmp_signed("<", a, b), a, b)
+
+
+@intrinsic
+def span(typingctx, kernel, zero, ps, rs, cs, n, lo, hi):
+    """``_emit_span`` for the fused kernel `kernel` (a Kernel) in the format
+    of `zero`; ps, rs, cs: 5-tuples of pointers, row strides and element
+    strides (operands past the kernel's are ignored)."""
+    if not isinstance(kernel, KernelType):
+        return None
+    size = 4 if zero == types.float32 else 8
+
+    def codegen(context, builder, sig, args):
+        kernel_, _, ps_, rs_, cs_, n_, lo_, hi_ = args
+        unpack = [cgutils.unpack_tuple(builder, v, 5) for v in (ps_, rs_, cs_)]
+        ints = [context.cast(builder, v, t, types.int64) for v, t in zip((n_, lo_, hi_), sig.args[5:])]
+        _emit_span(context, builder, sig.args[0], size, unpack[0],
+                   [context.cast(builder, v, sig.args[3].dtype, types.int64) for v in unpack[1]],
+                   [context.cast(builder, v, sig.args[4].dtype, types.int64) for v in unpack[2]], *ints)
+        return context.get_dummy_value()
+
+    return types.none(kernel, zero, ps, rs, cs, n, lo, hi), codegen
 
 
 # -- the driver ----------------------------------------------------------------------
@@ -381,8 +381,7 @@ def driver(name, dtype, parallel, cache=True):
                     for b in prange(nb):  # Numba's schedule: a contiguous share per thread
                         t0 = now()
                         inner = fpenv.enter_block()
-                        _span(kernel, nin, k, p, rs, cs, n, min(total, b * step),
-                              min(total, b * step + step), zero)
+                        span(kernel, zero, p, rs, cs, n, min(total, b * step), min(total, b * step + step))
                         set_slot_at(state, BLOCK_FLAGS + b, fpenv.leave_block(inner))
                         set_slot_at(state, BLOCK_TICKS + b, now() - t0)
                     judge(state, first, now() - start, total, step, nb)
@@ -391,10 +390,10 @@ def driver(name, dtype, parallel, cache=True):
                     fpenv.merge(flags)
                 else:
                     count_serial(state, how)
-                    _span(kernel, nin, k, p, rs, cs, n, 0, total, zero)
+                    span(kernel, zero, p, rs, cs, n, 0, total)
             else:
                 count(state, PATH_STRIDED)
-                _span(kernel, nin, k, p, rs, cs, n, 0, total, zero)
+                span(kernel, zero, p, rs, cs, n, 0, total)
         fpenv.leave(env)
 
     return _compile(loop, parallel, cache)
@@ -463,3 +462,67 @@ def build(name, target, rows=False):
         _plain_outputs(f)
     _set_module(f, "gelu_numba.parallel" if parallel else "gelu_numba")
     return f
+
+
+class RowsUfunc:
+    """A fused kernel of ``gelu_numba.parallel``: its multi-threaded ufunc
+    (``.ufunc``), called through a generalized ufunc over the last axis
+    (``.rows``, ``(n),(n)->(n)``) where every operand's last axis has the
+    same length, so that the threads share the whole call.
+
+    Without it NumPy would call the ufunc's loop once per row for a bias
+    along the last axis (x + b) and for the two halves of a concatenated
+    projection (h[..., :d], h[..., d:]): rows of a few thousand elements,
+    each too short for threads.  Both give the same bits (one loop, one
+    kernel).  Anything else goes to the ufunc as it is: other keywords
+    (``where=``, ``dtype=``, ``casting=``), other array types (their
+    ``__array_ufunc__`` sees the ufunc), Python scalars, mixed or other
+    dtypes, a bias that broadcasts along the last axis.
+
+    It pickles by reference, like the ufuncs; attributes it does not have
+    (``nin``, ``types``, ``reduce``...) are the ufunc's.
+    """
+
+    def __init__(self, name):
+        self.ufunc = build(name, "parallel")
+        self.rows = build(name, "parallel", rows=True)
+        self.__name__ = self.__qualname__ = name
+        self.__module__ = "gelu_numba.parallel"
+        self.__doc__ = self.ufunc.__doc__
+
+    def __getattr__(self, attribute):
+        if attribute in ("ufunc", "rows"):  # not yet set (unpickling, copying)
+            raise AttributeError(attribute)
+        return getattr(self.ufunc, attribute)
+
+    def __reduce__(self):
+        return self.__name__
+
+    def __repr__(self):
+        return f"<gelu_numba.parallel.{self.__name__}: a threaded ufunc, threaded over rows>"
+
+    def __call__(self, *args, out=None, **kwargs):
+        outs = out if isinstance(out, tuple) else (() if out is None else (out,))
+        if not kwargs and _rows_apply(args, outs, self.ufunc.nin, self.ufunc.nout):
+            return self.rows(*args, **({"out": outs} if outs else {}))
+        if out is not None:
+            kwargs["out"] = out
+        return self.ufunc(*args, **kwargs)
+
+
+def _rows_apply(args, outs, nin, nout):
+    """Whether the rows gufunc computes this call: arrays (not subclasses)
+    of one float dtype, every last axis of the same length n > 0, and a
+    row to share (two dimensions or more somewhere)."""
+    if len(args) != nin or len(outs) not in (0, nout):
+        return False
+    arrays = (*args, *outs)
+    if not all(type(a) is np.ndarray for a in arrays):
+        return False
+    dtype = arrays[0].dtype
+    if dtype not in (np.float32, np.float64) or any(a.dtype != dtype for a in arrays):
+        return False
+    if any(a.ndim == 0 for a in arrays):
+        return False
+    n = arrays[0].shape[-1]
+    return n > 0 and all(a.shape[-1] == n for a in arrays) and any(a.ndim > 1 for a in args)
