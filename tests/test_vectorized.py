@@ -66,6 +66,8 @@ ASM_CASES = [
     ("gelu_sigmoid", "float32", 1),
     ("gelu_grad2", "float32", 1),
     ("gelu_grad", "float32", 1),
+    ("geglu_backward", "float32", 0),  # 0: a fused loop (gelu_numba.core.fused)
+    ("bias_gelu_tanh", "float64", 0),
 ]
 #: The float32 kernels computed in float64 lanes whose coefficients come from
 #: tables (permutes on AVX-512).
@@ -75,7 +77,7 @@ TABLES = ()
 #: one vpermi2ps (vpermt2ps); on AVX2 the tables are read as rows, four
 #: tables at a time, each lane's 16 bytes with lane j + 4's inserted above
 #: (a vinsertf128 from memory): 4 per group of four tables per 8 lanes.
-FLOAT32_LANES = {"gelu": 9, "gelu_grad": 10, "gelu_backward": 10}
+FLOAT32_LANES = {"gelu": 9, "gelu_grad": 10, "gelu_backward": 10, "geglu_backward": 19}
 
 SCRIPT = r"""
 import hashlib, json, re, sys
@@ -87,7 +89,10 @@ from gelu_numba.core import vector32
 cases, run = json.loads(sys.argv[1]), sys.argv[2] == "1"
 report = {"asm": {}, "bits": {}, "variant": vector32.variant()}
 for name, dtype, arity in cases:
-    if dtype == "float32":
+    if arity == 0:
+        from gelu_numba.core import fused
+        loop = fused.driver(name, np.dtype(dtype).type, False, cache=False)
+    elif dtype == "float32":
         build = _loops.binary32 if arity == 2 else _loops.unary32
         loop = build(name, parallel=False, cache=False)
     else:
@@ -105,12 +110,20 @@ for name, dtype, arity in cases:
         "row_inserts": len(re.findall(r"\bvinsertf128\s+\$1,\s*-?\d*\(", asm)),
     }
 if run:
-    from gelu_numba_test_sample import sample
+    from gelu_numba_test_sample import sample, fused_sample
     for name in NAMES:
         for dtype in ("float32", "float64"):
             args = sample(np.dtype(dtype), 2 if name in BINARY else 1)
             out = getattr(__import__("gelu_numba"), name)(*args)
             report["bits"][name + "/" + dtype] = hashlib.sha256(out.tobytes()).hexdigest()
+    from gelu_numba.core.names import ARITY, FUSED, parse_fused
+    for name in FUSED:
+        for dtype in ("float32", "float64"):
+            args = fused_sample(np.dtype(dtype), ARITY[parse_fused(name)[0]][0])
+            with np.errstate(all="ignore"):
+                out = getattr(__import__("gelu_numba"), name)(*args)
+            outs = out if isinstance(out, tuple) else (out,)
+            report["bits"][name + "/" + dtype] = hashlib.sha256(b"".join(o.tobytes() for o in outs)).hexdigest()
 print("REPORT" + json.dumps(report))
 """
 
@@ -136,6 +149,22 @@ def sample(dtype, arity):
     dy = rng.normal(0.0, 1.0, x.size).astype(dtype)
     dy[::7] = rng.integers(0, np.iinfo(uint).max, dy[::7].size, dtype=uint).view(dtype)
     return dy, x
+
+
+def fused_sample(dtype, arity):
+    """The operands of a fused kernel: sample's x and dy, and a third
+    operand, each with NaNs of random payloads at 1 % of its elements (so
+    that NaN meets NaN), broadcast-free."""
+    dy, x = sample(dtype, 2)
+    rng = np.random.default_rng(20261207)
+    uint = np.uint32 if dtype == np.float32 else np.uint64
+    third = rng.permutation(x)
+    arrays = [x, third, dy][:arity]
+    exponent = uint(0x7F800000 if dtype == np.float32 else 0x7FF0000000000000)
+    for a in arrays:
+        at = rng.choice(a.size, a.size // 100, replace=False)
+        a.view(uint)[at] = (rng.integers(1, exponent, at.size, dtype=uint) & ~exponent) | exponent
+    return arrays
 '''
 
 

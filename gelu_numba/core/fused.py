@@ -202,6 +202,7 @@ def _op(multiply, p, q, zero):
     return p + zero if p != p else s
 
 
+@functools.cache
 def _impl64(name):
     """The float64 loop of fused kernel `name` over m elements of
     unit-stride operands (p: inputs, then outputs), by the scalar formulas,
@@ -232,6 +233,9 @@ def _impl64(name):
                 store(p[3], i * 8, fb(t, a))
                 store(p[4], i * 8, _op(True, dy, f(a), zero))
 
+    # Numba keeps the subroutines it compiles by their code objects: one of
+    # its own per kernel, or the first kernel's would serve them all.
+    impl64.__code__ = impl64.__code__.replace(co_name=f"impl64_{name}")
     return impl64
 
 
