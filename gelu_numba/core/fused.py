@@ -233,9 +233,14 @@ def _impl64(name):
                 store(p[3], i * 8, fb(t, a))
                 store(p[4], i * 8, _op(True, dy, f(a), zero))
 
-    # Numba keeps the subroutines it compiles by their code objects: one of
-    # its own per kernel, or the first kernel's would serve them all.
+    # Numba keeps the subroutines it compiles by their code objects, and
+    # names their symbols by qualified name and a counter of the process
+    # that compiled them: one code object and one name per kernel, or the
+    # first kernel's would serve them all (in one process), or a cached
+    # loop's call would go to another kernel's subroutine compiled with the
+    # same counter in another process (its symbol is weak once cached).
     impl64.__code__ = impl64.__code__.replace(co_name=f"impl64_{name}")
+    impl64.__qualname__ = impl64.__name__ = f"impl64_{name}"
     return impl64
 
 
@@ -400,6 +405,8 @@ def driver(name, dtype, parallel, cache=True):
                 span(kernel, zero, p, rs, cs, n, 0, total)
         fpenv.leave(env)
 
+    # a symbol of its own per kernel, format and target (see _impl64)
+    loop.__qualname__ = loop.__name__ = f"fused_{name}_{np.dtype(dtype).name}{'_parallel' if parallel else ''}"
     return _compile(loop, parallel, cache)
 
 
