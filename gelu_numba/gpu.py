@@ -18,7 +18,9 @@ computed in itself (float32 in float32 double-word arithmetic, no float64).
   the input's device, unless ``out=`` is given: any writable device array of
   the same shape and dtype, the input itself included.
 - Any shape and strides; non-contiguous arrays are handled on the device.
-  Operands must have equal shapes (no broadcasting).
+  The single forms' operands must have equal shapes; the fused forms
+  (``bias_gelu(x, b)``, ``geglu(a, g)`` and their backward) broadcast
+  their inputs as NumPy does (a bias along the last axis), on the device.
 - float32 and float64; float16 is computed in float32 and stored as float16.
 - Stream: ``stream=`` (a Numba, CuPy or PyTorch stream, or a raw handle),
   else the producer's current stream (CuPy's or PyTorch's), else the default
@@ -35,9 +37,9 @@ import numpy as np
 
 from .core import cuda as _device
 from .core.cuda import describe, is_available  # noqa: F401 (public)
-from .core.names import BINARY, NAMES
+from .core.names import ARITY, BINARY, FUSED, NAMES, parse_fused
 
-__all__ = [*NAMES, "is_available", "describe"]
+__all__ = [*NAMES, *FUSED, "is_available", "describe"]
 
 _FLOATS = {np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)}
 
@@ -297,3 +299,123 @@ gelu_sigmoid_grad2 = Kernel("gelu_sigmoid_grad2")
 gelu_backward = Kernel("gelu_backward")
 gelu_tanh_backward = Kernel("gelu_tanh_backward")
 gelu_sigmoid_backward = Kernel("gelu_sigmoid_backward")
+
+
+# --------------------------------------------------------------------------
+# The fused forms.
+
+_ROLES = {"bias": ("x", "b"), "bias_backward": ("dy", "x", "b"), "geglu": ("a", "g"),
+          "geglu_backward": ("dy", "a", "g")}
+
+
+def _broadcast(op, shape):
+    """op seen with `shape` (NumPy's broadcasting: stride 0 along the axes
+    it is broadcast on)."""
+    lead = len(shape) - len(op.shape)
+    strides = [0] * lead
+    for n, m, s in zip(shape[lead:], op.shape, op.strides):
+        strides.append(s if m == n else 0)
+    op.shape, op.strides = tuple(shape), tuple(strides)
+    return op
+
+
+def _empty(op, shape, cuda):
+    """A new array of `shape`, op's dtype, the kind of array op is."""
+    if op.kind == "cupy":
+        import cupy
+
+        with cupy.cuda.Device(op.device):
+            return cupy.empty(shape, dtype=op.dtype)
+    if op.kind == "torch":
+        import torch
+
+        return torch.empty(shape, dtype=op.obj.dtype, device=op.obj.device)
+    return cuda.device_array(shape, dtype=op.dtype)
+
+
+class FusedKernel:
+    """A fused kernel on CUDA device arrays: bias-GELU or GeGLU, forward or
+    backward (gelu_numba.core.fused gives the contract; here float16 is
+    computed in float32 throughout, the sum or product included)."""
+
+    def __init__(self, name):
+        self.__name__ = self.__qualname__ = name
+        self.kind, self.form = parse_fused(name)
+        self.nin, self.nout = ARITY[self.kind]
+        self.roles = _ROLES[self.kind]
+        self.__doc__ = (f"{name}({', '.join(self.roles)}, out=None, stream=None)\n\n"
+                        f"The fused form of {self.form} (see gelu_numba.{name}); inputs broadcast.")
+
+    def __repr__(self):
+        return f"<gelu_numba.gpu kernel {self.__name__!r}>"
+
+    def __reduce__(self):
+        return self.__name__
+
+    def __call__(self, *arrays, out=None, stream=None):
+        if len(arrays) != self.nin:
+            raise TypeError(f"{self.__name__} takes ({', '.join(self.roles)}), got {len(arrays)} positional arguments")
+        ops = [_Operand(a, role) for a, role in zip(arrays, self.roles)]
+        dtype = ops[0].dtype
+        if dtype not in _FLOATS:
+            raise TypeError(f"{self.__name__}: unsupported dtype {dtype}; supported: float16, float32, float64")
+        for op in ops:
+            if op.dtype != dtype:
+                raise TypeError(f"{self.__name__}: {op.role} is {op.dtype} but {ops[0].role} is {dtype}")
+            if op.device != ops[0].device and None not in (op.device, ops[0].device):
+                raise ValueError(f"{self.__name__}: {op.role} is on device {op.device}, {ops[0].role} on "
+                                 f"{ops[0].device}")
+        try:
+            shape = tuple(np.broadcast_shapes(*(op.shape for op in ops)))
+        except ValueError:
+            raise ValueError(f"{self.__name__}: shapes {', '.join(str(op.shape) for op in ops)} do not "
+                             "broadcast") from None
+        cuda = _device.numba_cuda()
+        outs = out if isinstance(out, tuple) else ((out,) if out is not None else None)
+        if outs is not None:
+            if len(outs) != self.nout:
+                raise TypeError(f"{self.__name__}: out must hold {self.nout} arrays")
+            for o in outs:
+                o = _Operand(o, "out")
+                if o.dtype != dtype:
+                    raise TypeError(f"{self.__name__}: out is {o.dtype} but the inputs are {dtype}")
+                if o.shape != shape:
+                    raise ValueError(f"{self.__name__}: out has shape {o.shape}, the result {shape}")
+                if o.readonly:
+                    raise ValueError(f"{self.__name__}: out is read-only")
+        s = _as_stream(stream, cuda)
+        if s is None:
+            s = _producer_stream(ops[0], cuda)
+        dense = all(op.shape == shape for op in ops)
+        results = outs if outs is not None else tuple(
+            _empty_like(ops[0], cuda) if dense else _empty(ops[0], shape, cuda) for _ in range(self.nout))
+        n = math.prod(shape)
+        if n:
+            self._launch(cuda, [_broadcast(op, shape) for op in ops], [_Operand(r, "out") for r in results],
+                         n, s, shape)
+        return results if self.nout > 1 else results[0]
+
+    def _launch(self, cuda, ops, outs, n, stream, shape):
+        half = ops[0].dtype == np.float16
+        device = ops[0].device
+        ctx = cuda.gpus[device] if device is not None and not _device.simulating() else None
+        if ctx is not None:
+            ctx.__enter__()
+        try:
+            every = (*ops, *outs)
+            orders = {op.order() for op in every}
+            if len(orders) == 1 and None not in orders:
+                _device.launch_fused(self.__name__, half, [_flat(op, cuda)[0] for op in every], n, stream)
+            else:
+                args = []
+                for op in every:
+                    args += _flat(op, cuda)
+                _device.launch_fused(self.__name__, half, args, n, stream, shape=shape)
+        finally:
+            if ctx is not None:
+                ctx.__exit__(None, None, None)
+
+
+for _name in FUSED:
+    globals()[_name] = FusedKernel(_name)
+del _name

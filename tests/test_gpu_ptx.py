@@ -41,6 +41,18 @@ def test_float32_kernels_stay_float32_and_do_not_spill(name, layout, cc):
     assert report.local_memory == 0 and report.spill_stores == 0 and report.spill_loads == 0, str(report)
 
 
+@pytest.mark.parametrize("cc", CCS, ids=lambda c: f"sm_{c[0]}{c[1]}")
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+@pytest.mark.parametrize("name", ["bias_gelu", "bias_gelu_tanh_backward", "geglu_sigmoid", "geglu_backward",
+                                  "geglu_tanh_backward"])
+def test_fused_float32_kernels_stay_float32_and_do_not_spill(name, layout, cc):
+    """The fused forms (the sum or product, then the single form's scalar
+    function): no float64 in float32 kernels, no spills."""
+    report = ptx_tools.inspect(name, "float32", layout, cc)
+    assert report.f64_instructions == 0, f"{report}: float64 arithmetic in a float32 kernel"
+    assert report.local_memory == 0 and report.spill_stores == 0 and report.spill_loads == 0, str(report)
+
+
 @pytest.mark.parametrize("name", ["gelu", "gelu_tanh_grad", "gelu_sigmoid_backward", "gelu_tanh_grad2", "gelu_grad2"])
 def test_float64_kernels_do_not_spill(name):
     report = ptx_tools.inspect(name, "float64", "contiguous", (9, 0))

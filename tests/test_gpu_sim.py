@@ -20,6 +20,7 @@ from numba import cuda  # noqa: E402
 import gelu_numba.gpu as gg  # noqa: E402
 from _kernels import same_precision_values  # noqa: E402
 from gelu_numba.core.build import BINARY, NAMES  # noqa: E402
+from gelu_numba.core.names import FUSED  # noqa: E402
 
 SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, -0.7517915, 1e-30, -40.0, 40.0, -13.2, 1.0, -1.0, -0.6]
 
@@ -99,3 +100,67 @@ def test_empty_and_zero_d():
     assert gg.gelu(cuda.to_device(np.ones(0, np.float32))).copy_to_host().shape == (0,)
     got = gg.gelu(cuda.to_device(np.array(-1.0))).copy_to_host()
     assert got.shape == () and got == reference("gelu", np.array(-1.0))
+
+
+# -- the fused forms ----------------------------------------------------------------
+
+
+def _fused_reference(name, *args):
+    """The unfused expression with the CPU build of the CUDA arithmetic:
+    the sum or product in the operands' format (the first operand's NaN
+    where it is one), then the single form."""
+    from gelu_numba.core.names import parse_fused
+
+    kind, form = parse_fused(name)
+    f = lambda v: same_precision_values(form, v)  # noqa: E731
+    fb = lambda d, v: same_precision_values(form + "_backward", d, v)  # noqa: E731
+    first = lambda p, r: np.where(np.isnan(p), p + p, r)  # noqa: E731
+    args = [np.broadcast_to(a, np.broadcast_shapes(*(b.shape for b in args))).copy() for a in args]
+    if kind == "bias":
+        return (f(first(args[0], args[0] + args[1])),)
+    if kind == "bias_backward":
+        return (fb(args[0], first(args[1], args[1] + args[2])),)
+    if kind == "geglu":
+        y = f(args[0])
+        return (first(y, y * args[1]),)
+    dy, a, g = args
+    return fb(first(dy, dy * g), a), first(dy, dy * f(a))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", FUSED)
+def test_fused_forms_match_the_unfused_expression(name, dtype):
+    from gelu_numba.core.names import ARITY, parse_fused
+
+    nin, nout = ARITY[parse_fused(name)[0]]
+    rows = [sample(dtype, seed=s).reshape(6, 8) for s in range(nin)]
+    f = getattr(gg, name)
+    views = [(slice(None), slice(None))] * nin
+    cases = [(rows, views), (rows[:-1] + [rows[-1][2]], views),  # the last input along the last axis
+             (rows, [(slice(None, None, -1), slice(None, None, 2))] + [(slice(None), slice(1, None, 2))] * (nin - 1))]
+    with np.errstate(all="ignore"):
+        for host, index in cases:
+            args = [h[i] if h.ndim == 2 else h for h, i in zip(host, index)]
+            got = f(*(cuda.to_device(h)[i] if h.ndim == 2 else cuda.to_device(h) for h, i in zip(host, index)))
+            got = got if isinstance(got, tuple) else (got,)
+            want = _fused_reference(name, *args)
+            assert len(got) == nout
+            for g, w in zip(got, want):
+                g = g.copy_to_host()
+                assert g.shape == w.shape and g.dtype == dtype
+                assert np.array_equal(bits(g), bits(w)), (name, [a.shape for a in args])
+
+
+def test_fused_out_and_errors():
+    x = cuda.to_device(np.ones((4, 8), np.float32))
+    b = cuda.to_device(np.ones(8, np.float32))
+    out = cuda.to_device(np.zeros((4, 8), np.float32))
+    assert gg.bias_gelu(x, b, out=out) is out
+    da, dg = cuda.to_device(np.zeros((4, 8), np.float32)), cuda.to_device(np.zeros((4, 8), np.float32))
+    assert gg.geglu_backward(x, x, b, out=(da, dg)) == (da, dg)
+    with pytest.raises(ValueError, match="broadcast"):
+        gg.bias_gelu(x, cuda.to_device(np.ones(5, np.float32)))
+    with pytest.raises(TypeError):
+        gg.geglu(x, cuda.to_device(np.ones(8)))
+    with pytest.raises(ValueError, match="shape"):
+        gg.bias_gelu(x, b, out=cuda.to_device(np.zeros(8, np.float32)))

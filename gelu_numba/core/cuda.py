@@ -182,3 +182,175 @@ def launch(name, half, args, n, stream, shape=None):
         contiguous[blocks, THREADS_PER_BLOCK, stream](*args, n)
     else:
         strided[blocks, THREADS_PER_BLOCK, stream](*args, tuple(shape), n)
+
+
+# --------------------------------------------------------------------------
+# The fused forms (gelu_numba.core.fused): bias-GELU f(x + b) and GeGLU
+# f(a) g, forward and backward, from the same scalar functions.  A sum or
+# product's NaN is its first operand's where that is one (what the unfused
+# expression gives on the CPU; a GPU's own arithmetic gives its canonical
+# NaN either way).
+
+
+def _first_nan_add(p, q):
+    s = p + q
+    return p + p if p != p else s
+
+
+def _first_nan_mul(p, q):
+    s = p * q
+    return p + p if p != p else s
+
+
+@functools.cache
+def fused_kernels(name, half):
+    """(contiguous, strided) kernels for the fused kernel `name`; operands
+    broadcast by stride 0 in the strided one."""
+    numba_cuda()
+    from . import formulas as _scalar
+    from .names import parse_fused
+
+    kind, form = parse_fused(name)
+    f, fb = getattr(_scalar, form), getattr(_scalar, form + "_backward")
+    load = _half_to_single if half else _same
+    add = _device_function(_first_nan_add)
+    mul = _device_function(_first_nan_mul)
+
+    if kind == "bias":
+
+        def element(x, b):
+            return f(add(x, b))
+
+    elif kind == "bias_backward":
+
+        def element(dy, x, b):
+            return fb(dy, add(x, b))
+
+    elif kind == "geglu":
+
+        def element(a, g):
+            return mul(f(a), g)
+
+    else:
+
+        def element(dy, a, g):
+            return fb(mul(dy, g), a), mul(dy, f(a))
+
+    element = _device_function(element)
+
+    if kind in ("bias", "geglu"):
+
+        @cuda.jit
+        def contiguous(p, q, out, n):
+            i = cuda.grid(1)
+            step = cuda.gridsize(1)
+            while i < n:
+                out[i] = element(load(p[i]), load(q[i]))
+                i += step
+
+        @cuda.jit
+        def strided(p, sp, bp, q, sq, bq, out, so, bo, shape, n):
+            i = cuda.grid(1)
+            step = cuda.gridsize(1)
+            while i < n:
+                rem = i
+                op = bp
+                oq = bq
+                oo = bo
+                for d in range(len(shape) - 1, -1, -1):
+                    t = rem // shape[d]
+                    k = rem - t * shape[d]
+                    rem = t
+                    op += k * sp[d]
+                    oq += k * sq[d]
+                    oo += k * so[d]
+                out[oo] = element(load(p[op]), load(q[oq]))
+                i += step
+
+    elif kind == "bias_backward":
+
+        @cuda.jit
+        def contiguous(p, q, r, out, n):
+            i = cuda.grid(1)
+            step = cuda.gridsize(1)
+            while i < n:
+                out[i] = element(load(p[i]), load(q[i]), load(r[i]))
+                i += step
+
+        @cuda.jit
+        def strided(p, sp, bp, q, sq, bq, r, sr, br, out, so, bo, shape, n):
+            i = cuda.grid(1)
+            step = cuda.gridsize(1)
+            while i < n:
+                rem = i
+                op = bp
+                oq = bq
+                orr = br
+                oo = bo
+                for d in range(len(shape) - 1, -1, -1):
+                    t = rem // shape[d]
+                    k = rem - t * shape[d]
+                    rem = t
+                    op += k * sp[d]
+                    oq += k * sq[d]
+                    orr += k * sr[d]
+                    oo += k * so[d]
+                out[oo] = element(load(p[op]), load(q[oq]), load(r[orr]))
+                i += step
+
+    else:
+
+        @cuda.jit
+        def contiguous(p, q, r, out, out2, n):
+            i = cuda.grid(1)
+            step = cuda.gridsize(1)
+            while i < n:
+                u, v = element(load(p[i]), load(q[i]), load(r[i]))
+                out[i] = u
+                out2[i] = v
+                i += step
+
+        @cuda.jit
+        def strided(p, sp, bp, q, sq, bq, r, sr, br, out, so, bo, out2, so2, bo2, shape, n):
+            i = cuda.grid(1)
+            step = cuda.gridsize(1)
+            while i < n:
+                rem = i
+                op = bp
+                oq = bq
+                orr = br
+                oo = bo
+                oo2 = bo2
+                for d in range(len(shape) - 1, -1, -1):
+                    t = rem // shape[d]
+                    k = rem - t * shape[d]
+                    rem = t
+                    op += k * sp[d]
+                    oq += k * sq[d]
+                    orr += k * sr[d]
+                    oo += k * so[d]
+                    oo2 += k * so2[d]
+                u, v = element(load(p[op]), load(q[oq]), load(r[orr]))
+                out[oo] = u
+                out2[oo2] = v
+                i += step
+
+    return contiguous, strided
+
+
+def _device_function(fn):
+    """fn callable from kernels: a device function on CUDA, itself on the
+    simulator (which runs kernels as Python)."""
+    if simulating():
+        return fn
+    return cuda.jit(device=True)(fn)
+
+
+def launch_fused(name, half, args, n, stream, shape=None):
+    """``launch`` for a fused kernel: `args` are its inputs then outputs."""
+    contiguous, strided = fused_kernels(name, half)
+    blocks = _blocks(cuda, n)
+    if shape is None:
+        contiguous[blocks, THREADS_PER_BLOCK, stream](*args, n)
+    else:
+        strided[blocks, THREADS_PER_BLOCK, stream](*args, tuple(shape), n)

@@ -12,7 +12,7 @@ import contextlib
 import re
 from dataclasses import dataclass
 
-from ..core.names import BINARY, NAMES
+from ..core.names import ARITY, BINARY, FUSED, NAMES, parse_fused
 
 
 @dataclass
@@ -63,12 +63,15 @@ def signature(name, dtype, layout, ndim=2):
 
     elem = getattr(types, dtype)
     arr = elem[::1]
-    arity = 2 if name in BINARY else 1
+    if name in FUSED:
+        operands = sum(ARITY[parse_fused(name)[0]])
+    else:
+        operands = (2 if name in BINARY else 1) + 1
     if layout == "contiguous":
-        return (*([arr] * (arity + 1)), types.int64)
+        return (*([arr] * operands), types.int64)
     dims = types.UniTuple(types.int64, ndim)
     per_operand = (arr, dims, types.int64)
-    return (*(per_operand * (arity + 1)), dims, types.int64)
+    return (*(per_operand * operands), dims, types.int64)
 
 
 def ptx(name, dtype="float32", layout="contiguous", cc=(8, 0)):
@@ -78,7 +81,7 @@ def ptx(name, dtype="float32", layout="contiguous", cc=(8, 0)):
     from ..core import cuda as device
 
     device.numba_cuda()
-    contiguous, strided = device.kernels(name, False)
+    contiguous, strided = (device.fused_kernels if name in FUSED else device.kernels)(name, False)
     kernel = contiguous if layout == "contiguous" else strided
     with target_device(cc):
         code, _ = cuda.compile_ptx(kernel.py_func, signature(name, dtype, layout), cc=cc)
@@ -123,4 +126,4 @@ def inspect(name, dtype="float32", layout="contiguous", cc=(8, 0)):
 
 
 def inspect_all(dtypes=("float32", "float64"), layouts=("contiguous", "strided"), ccs=((8, 0), (9, 0))):
-    return [inspect(n, d, layout, cc) for cc in ccs for d in dtypes for layout in layouts for n in NAMES]
+    return [inspect(n, d, layout, cc) for cc in ccs for d in dtypes for layout in layouts for n in NAMES + FUSED]
