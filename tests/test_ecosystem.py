@@ -215,9 +215,10 @@ def _run_example(name):
 
 def test_example_transformer_ffn():
     report = _run_example("transformer_ffn")
-    assert report["output_shape"] == (8, 16, 64)
+    assert report["output_shape"] == report["geglu_output_shape"] == (8, 16, 64)
     if "max_abs_diff_output" in report:
         assert report["max_abs_diff_output"] < 1e-12 and report["max_abs_diff_grads"] < 1e-11
+        assert report["max_abs_diff_geglu"] < 1e-11
 
 
 def test_example_seed_shape(capsys):

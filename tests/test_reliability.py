@@ -307,8 +307,11 @@ def test_numba_cache_dir_is_honoured(tmp_path):
     """
     code, out, err = _python(compile_, NUMBA_CACHE_DIR=str(cache))
     assert code == 0, err
-    loops = len(NAMES) * 2 * 2  # kernels x (serial, parallel) x (float32, float64)
-    assert str(cache) in out and f"{len(NAMES)} kernels, serial and parallel" in out
+    from gelu_numba.core.names import FUSED
+
+    loops = (len(NAMES) + len(FUSED)) * 2 * 2  # kernels x (serial, parallel) x (float32, float64)
+    assert str(cache) in out and f"{len(NAMES) + len(FUSED)} kernels ({len(FUSED)} of them fused forms), serial and " \
+        "parallel" in out
     assert f"{loops} loops compiled, 0 loaded" in out
     assert len(list(cache.rglob("*.nbc"))) == loops + 1  # and the fallback's clock (loops.clock)
     # A second process loads every loop instead of compiling it.

@@ -4,7 +4,7 @@
     python tools/readme_figures.py                  # speed, accuracy sample, timings; reuse the long runs
     python tools/readme_figures.py --exhaustive     # also rerun the float32 sweeps (about 20 min each target)
     python tools/readme_figures.py --float64-search # also rerun the float64 search against mpmath
-    python tools/readme_figures.py --only speed     # one measurement (speed, accuracy, timings, torch)
+    python tools/readme_figures.py --only speed     # one measurement (speed, accuracy, timings, torch, fused)
     python tools/readme_figures.py --render         # rewrite every block from the saved results, measuring nothing
 
 Each block between ``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->``,
@@ -42,7 +42,8 @@ DOCS = ROOT / "docs"
 
 #: Every block the command writes, by the measurement it is drawn from.
 BLOCKS = {"speed": ("speed", "speed-summary"), "accuracy": ("accuracy", "accuracy-summary"),
-          "timings": ("timings",), "torch": ("torch",), "contention": ("contention",)}
+          "timings": ("timings",), "torch": ("torch",), "contention": ("contention",),
+          "fused": ("fused", "fused-summary")}
 SIZES = (1 << 20, 1 << 24)
 THREADS = 2
 
@@ -463,6 +464,45 @@ def contention_block(doc):
 
 
 # --------------------------------------------------------------------------
+# the fused forms against the unfused expression and the peers
+
+
+def measure_fused():
+    from gelu_numba.tools import fused_bench
+
+    doc = fused_bench.run(rows=4096, cols=4096, threads=THREADS)
+    doc["environment"]["command"] = "python tools/readme_figures.py --only fused"
+    return doc
+
+
+def fused_block(doc):
+    from gelu_numba.tools import fused_bench
+
+    env = doc["environment"]
+    return (f"{doc['dtype']}, x, a, g and dy of {doc['rows']} × {doc['cols']}, b of {doc['cols']} along the last "
+            f"axis, {doc['threads']} threads for ours and PyTorch (JAX its own); ns per element of x, best of "
+            "interleaved rounds. `fused`: `gelu_numba.parallel`'s fused form, `out=`; `unfused`: NumPy's add or "
+            "multiply into a preallocated temporary and `gelu_numba.parallel`'s single forms, `out=`; the "
+            "backward of bias-GELU includes db = dx summed over the rows (NumPy's sum, one thread, for ours). "
+            f"Measured {_stamp(env)}, with `{env['command']}`.\n\n" + fused_bench.markdown(doc) + "\n")
+
+
+def fused_summary_block(doc):
+    by = {r["operation"]: r for r in doc["results"]}
+    parts = []
+    for op in ("bias_gelu", "bias_gelu_backward", "geglu", "geglu_backward"):
+        r = by[op]
+        ns = r["ns_per_element"]
+        peer = r["fused_vs_torch_eager"]
+        parts.append(f"`{op}` {ns['fused']:.2f} ns per element, {r['fused_speedup_over_unfused']:.2f}× faster than "
+                     f"unfused" + ("" if peer is None else f", {1 / peer:.2f}× PyTorch eager's speed"))
+    env = doc["environment"]
+    return ("; ".join(parts) + f" ({doc['dtype']}, {doc['rows']} × {doc['cols']}, {doc['threads']} threads). "
+            f"Measured {_stamp(env)}, with `{env['command']}`; every column in "
+            "[speed](docs/speed.md#the-fused-forms).\n")
+
+
+# --------------------------------------------------------------------------
 
 
 def _write(name, body):
@@ -488,6 +528,9 @@ def render(measured):
         _write("speed-summary", speed_summary_block(_load("speed")))
     if "contention" in measured and _load("contention"):
         _write("contention", contention_block(_load("contention")))
+    if "fused" in measured and _load("fused"):
+        _write("fused", fused_block(_load("fused")))
+        _write("fused-summary", fused_summary_block(_load("fused")))
 
 
 def main(argv=None):
@@ -526,6 +569,8 @@ def main(argv=None):
             _save("speed", measure_speed())
         if "contention" in only:
             measure_contention(args.contention_baseline)
+        if "fused" in only:
+            _save("fused", measure_fused())
     render(only)
     blocks = sorted(b for name in only for b in BLOCKS[name])
     print(f"{', '.join(blocks)} rewritten ({datetime.datetime.now():%Y-%m-%d %H:%M})", file=sys.stderr)

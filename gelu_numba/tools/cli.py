@@ -499,7 +499,7 @@ def compile_command(args):
     import warnings
 
     from ..core import loops as _loops
-    from ..core.build import NAMES, ufunc
+    from ..core.build import FUSED, NAMES, ufunc
 
     where = os.environ.get("NUMBA_CACHE_DIR")
     if where:  # Numba ignores an empty one
@@ -516,7 +516,7 @@ def compile_command(args):
     progress(0.0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", _loops.CacheUnavailableWarning)
-        jobs = [(t, n) for t in ("cpu", "parallel") for n in NAMES]
+        jobs = [(t, n) for t in ("cpu", "parallel") for n in NAMES + FUSED]
         for i, (target, name) in enumerate(jobs):
             ufunc(name, target)
             if any(issubclass(w.category, _loops.CacheUnavailableWarning) for w in caught):
@@ -528,7 +528,8 @@ def compile_command(args):
     seconds = time.perf_counter() - t0
     paths = sorted(_loops.CACHE_PATHS)
     loaded, compiled = _loops.LOADED_FROM_CACHE
-    print(f"{len(NAMES)} kernels, serial and parallel, ready in {seconds:.0f} s: {compiled} loops compiled, "
+    print(f"{len(NAMES) + len(FUSED)} kernels ({len(FUSED)} of them fused forms), serial and parallel, "
+          f"ready in {seconds:.0f} s: {compiled} loops compiled, "
           f"{loaded} loaded from the cache in {', '.join(paths)}")
     return 0
 
