@@ -12,10 +12,13 @@ checked against PyTorch autograd when torch is installed.
 
 What fusing saved, measured with ``--measure`` (AMD EPYC Zen 4, 2 threads,
 float32, 4096 tokens, d_ff = 4096, 2026-12-07): the activation steps of
-one forward and backward pass (bias-GELU forward, its backward with db1)
-took 6.1 ms fused against 10.1 ms unfused (``np.add`` into a temporary,
-then gelu_numba.parallel's single forms); the GeGLU block's, 5.9 ms against
-12.2 ms.  The matrix products around them are the same either way.
+one forward and backward pass took 25.0 ms fused against 30.3 ms unfused
+for the bias-GELU block (``np.add`` into a temporary, then
+gelu_numba.parallel's single forms; NumPy's one-thread sum for db1, 8-9 ms
+of either, is the same work both ways), and 30.6 ms against 75.0 ms for the
+GeGLU block, whose halves of one projection NumPy hands to the unfused
+ufuncs a row at a time, too short for threads.  The matrix products around
+them are the same either way.
 """
 
 import sys

@@ -20,7 +20,6 @@ import gelu_numba as gn
 import gelu_numba.parallel as gp
 from gelu_numba.core import runtime as _runtime
 from gelu_numba.core.loops import PARALLEL_MIN_SIZE
-from gelu_numba.core.names import NAMES
 
 from _kernels import ALL, BINARY, UNARY
 
@@ -296,28 +295,6 @@ def test_compile_without_a_cache_location_is_exit_2(tmp_path):
     """, tmp_path)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip().splitlines()[-1].startswith("gelu-numba compile: no writable cache location")
-
-
-def test_numba_cache_dir_is_honoured(tmp_path):
-    cache = tmp_path / "cache"
-    compile_ = """
-        import sys
-        from gelu_numba.tools.cli import main
-        sys.exit(main(["compile"]))
-    """
-    code, out, err = _python(compile_, NUMBA_CACHE_DIR=str(cache))
-    assert code == 0, err
-    from gelu_numba.core.names import FUSED
-
-    loops = (len(NAMES) + len(FUSED)) * 2 * 2  # kernels x (serial, parallel) x (float32, float64)
-    assert str(cache) in out and f"{len(NAMES) + len(FUSED)} kernels ({len(FUSED)} of them fused forms), serial and " \
-        "parallel" in out
-    assert f"{loops} loops compiled, 0 loaded" in out
-    assert len(list(cache.rglob("*.nbc"))) == loops + 1  # and the fallback's clock (loops.clock)
-    # A second process loads every loop instead of compiling it.
-    code, out, err = _python(compile_, NUMBA_CACHE_DIR=str(cache))
-    assert code == 0, err
-    assert f"0 loops compiled, {loops} loaded from the cache in " + str(cache) in out, out
 
 
 # --------------------------------------------------------------------------

@@ -481,7 +481,8 @@ def fused_block(doc):
     env = doc["environment"]
     return (f"{doc['dtype']}, x, a, g and dy of {doc['rows']} × {doc['cols']}, b of {doc['cols']} along the last "
             f"axis, {doc['threads']} threads for ours and PyTorch (JAX its own); ns per element of x, best of "
-            "interleaved rounds. `fused`: `gelu_numba.parallel`'s fused form, `out=`; `unfused`: NumPy's add or "
+            "interleaved rounds, their order rotated each round (the peers' pools spin after a call, slowing "
+            "whatever runs next). `fused`: `gelu_numba.parallel`'s fused form, `out=`; `unfused`: NumPy's add or "
             "multiply into a preallocated temporary and `gelu_numba.parallel`'s single forms, `out=`; the "
             "backward of bias-GELU includes db = dx summed over the rows (NumPy's sum, one thread, for ours). "
             f"Measured {_stamp(env)}, with `{env['command']}`.\n\n" + fused_bench.markdown(doc) + "\n")

@@ -80,7 +80,7 @@ from .loops import (
     vector_width,
 )
 from . import vector32
-from .names import ARITY, BIAS, BIAS_BACKWARD, FUSED, GEGLU, GEGLU_BACKWARD, parse_fused
+from .names import ARITY, BIAS, BIAS_BACKWARD, GEGLU, GEGLU_BACKWARD, parse_fused
 
 KINDS = (BIAS, BIAS_BACKWARD, GEGLU, GEGLU_BACKWARD)
 #: The gufunc signature of each kind's rows (``gelu_numba.parallel``).
@@ -451,7 +451,7 @@ def build(name, target, rows=False):
     fused kernel `name` on `target` ('cpu' or 'parallel')."""
     from numba.np.ufunc import _internal
 
-    from .build import _plain_outputs, _set_module
+    from .ufunc_object import _plain_outputs, _set_module
 
     kind, form = parse_fused(name)
     parallel = target == "parallel"
