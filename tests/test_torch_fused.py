@@ -102,12 +102,18 @@ def test_compile_fullgraph_and_export():
     model = FFN()
     x = torch.randn(4, 8)
     expected = model(x)
-    try:
-        compiled = torch.compile(model, fullgraph=True, backend="eager")
+    expected.square().sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    try:  # aot_eager: the backward graph is traced too, through the operators' autograd
+        compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
         got = compiled(x)
+        got.square().sum().backward()
     except Exception as exc:  # noqa: BLE001
         pytest.fail(f"torch.compile(fullgraph=True) broke the graph: {exc}")
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    for p, g in zip(model.parameters(), grads):
+        torch.testing.assert_close(p.grad, g, rtol=1e-6, atol=1e-6)
     exported = torch.export.export(model, (x,))
     names = {str(n.target) for n in exported.graph.nodes if n.op == "call_function"}
     assert "gelu_numba.geglu.default" in names and "gelu_numba.bias_gelu.default" in names, names
