@@ -516,7 +516,8 @@ def compile_command(args):
     progress(0.0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", _loops.CacheUnavailableWarning)
-        jobs = [(t, n) for t in ("cpu", "parallel") for n in NAMES + FUSED]
+        names = tuple(getattr(args, "kernel", None) or NAMES + FUSED)
+        jobs = [(t, n) for t in ("cpu", "parallel") for n in names]
         for i, (target, name) in enumerate(jobs):
             ufunc(name, target)
             if any(issubclass(w.category, _loops.CacheUnavailableWarning) for w in caught):
@@ -528,7 +529,8 @@ def compile_command(args):
     seconds = time.perf_counter() - t0
     paths = sorted(_loops.CACHE_PATHS)
     loaded, compiled = _loops.LOADED_FROM_CACHE
-    print(f"{len(NAMES) + len(FUSED)} kernels ({len(FUSED)} of them fused forms), serial and parallel, "
+    fused = sum(n in FUSED for n in names)
+    print(f"{len(names)} kernels ({fused} fused), serial and parallel, "
           f"ready in {seconds:.0f} s: {compiled} loops compiled, "
           f"{loaded} loaded from the cache in {', '.join(paths)}")
     return 0
@@ -636,6 +638,10 @@ def build_parser():
     p = sub.add_parser("compile", formatter_class=fmt,
                        help="build every CPU kernel into Numba's cache (NUMBA_CACHE_DIR if set, exit 2 if it "
                             "cannot be written), e.g. in a container image at build time")
+    from ..core.names import FUSED, NAMES
+
+    p.add_argument("--kernel", action="append", metavar="NAME", choices=list(NAMES + FUSED),
+                   help="repeatable; only these kernels (default: every one, single and fused)")
     p.set_defaults(func=compile_command)
 
     p = sub.add_parser("plot", formatter_class=fmt, help="PNG figures (needs matplotlib)")
