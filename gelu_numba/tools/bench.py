@@ -147,22 +147,27 @@ def _round_stats(seconds, size):
     return best / size * 1e9, float(np.median(v)) / size * 1e9, spread
 
 
-def _interleaved(fns, size, budget=0.6, min_rounds=5, max_rounds=200):
+def _interleaved(fns, size, budget=0.6, min_rounds=5, max_rounds=200, rotate=False):
     """{name: (best, median, spread)} over rounds that call each fn once
     (see :func:`_round_stats`).
 
     Each fn is called once first (compilation, page faults); then rounds run
-    until about `budget` seconds per fn have passed.
+    until about `budget` seconds per fn have passed.  With `rotate`, each
+    round starts one fn later: a peer whose pool keeps its threads spinning
+    after a call slows whatever runs next with threads of its own, and
+    rotating spreads that over every implementation alike.
     """
     for fn in fns.values():
         fn()
-    samples = {name: [] for name in fns}
+    names = list(fns)
+    samples = {name: [] for name in names}
     start = time.perf_counter()
     rounds = 0
     while rounds < min_rounds or (time.perf_counter() - start < budget * len(fns) and rounds < max_rounds):
-        for name, fn in fns.items():
+        first = rounds % len(names) if rotate else 0
+        for name in names[first:] + names[:first]:
             t = time.perf_counter()
-            fn()
+            fns[name]()
             samples[name].append(time.perf_counter() - t)
         rounds += 1
     return {name: _round_stats(v, size) for name, v in samples.items()}

@@ -132,30 +132,6 @@ def _jax(op, d):
     return {"jax.jit": lambda: jax.block_until_ready(f(*args))}
 
 
-def _rotated(fns, size, budget=1.0, min_rounds=7, max_rounds=200):
-    """``bench._interleaved``, with the order rotated each round: PyTorch's
-    and JAX's pools keep their threads spinning for a while after a call,
-    and whatever runs next with threads of its own waits for the cores
-    (measured: our threaded geglu_backward took 1.37 ns per element alone,
-    2.25 right after jax.jit); rotating spreads that over every
-    implementation alike."""
-    import time
-
-    names = list(fns)
-    for fn in fns.values():
-        fn()
-    samples = {name: [] for name in names}
-    start = time.perf_counter()
-    rounds = 0
-    while rounds < min_rounds or (time.perf_counter() - start < budget * len(names) and rounds < max_rounds):
-        for name in names[rounds % len(names):] + names[:rounds % len(names)]:
-            t = time.perf_counter()
-            fns[name]()
-            samples[name].append(time.perf_counter() - t)
-        rounds += 1
-    return {name: bench._round_stats(v, size) for name, v in samples.items()}
-
-
 def run(rows=4096, cols=4096, threads=2, dtype="float32", budget=1.0, operations=OPERATIONS):
     """[{operation, ns_per_element: {implementation: best ns}, median, ratios}]."""
     import numba
@@ -166,7 +142,9 @@ def run(rows=4096, cols=4096, threads=2, dtype="float32", budget=1.0, operations
     for op in operations:
         print(f"fused_bench: {op}", file=sys.stderr)
         fns = {**_ours(op, d), **_torch(op, d, threads), **_jax(op, d)}
-        timed = _rotated(fns, rows * cols, budget=budget)
+        # rotated: the peers' pools spin after a call, and our threaded
+        # geglu_backward took 2.25 ns per element right after jax.jit, 1.37 alone
+        timed = bench._interleaved(fns, rows * cols, budget=budget, min_rounds=7, rotate=True)
         best = {k: v[0] for k, v in timed.items()}
         median = {k: v[1] for k, v in timed.items()}
         peers = {k: v for k, v in best.items() if k.startswith(("torch", "jax"))}
