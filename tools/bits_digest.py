@@ -6,9 +6,11 @@
 The sample, per dtype: 2^18 random bit patterns (NaN payloads, subnormals,
 infinities), N(0, 3^2), the tails, the minimum's neighbourhood and the
 special values; dy for the backward kernels N(0, 1) with random bit
-patterns every 7th.  Every kernel x dtype x (gelu_numba,
-gelu_numba.parallel) x (contiguous, strided [::3]) is run on it and
-its result's SHA-256 printed (first 16 hex digits), as JSON.  The inputs
+patterns every 7th; the fused forms' other input (b or g) is x reversed,
+with a NaN of x's at each of x's NaNs (``second_operand``).  Every kernel
+x dtype x (gelu_numba, gelu_numba.parallel) x (contiguous, strided [::3])
+is run on it and its result's SHA-256 printed (first 16 hex digits), as
+JSON.  The inputs
 are made once and carried over: random generators need not agree across
 architectures.  Used for aarch64 under qemu-user (shared/arm64.md;
 benchmarks/figures/aarch64_bits.json).
@@ -39,17 +41,37 @@ def make_sample(path, n=1 << 18, seed=20261207):
     np.savez(path, **d)
 
 
-def digests(path):
+def second_operand(x):
+    """The fused forms' other input (b or g), made from x without a random
+    generator: x reversed, and at each of x's NaNs another of x's NaNs
+    (quiet or signalling, the next one's payload), so that NaN meets NaN
+    about a thousand times per dtype."""
+    b = x[::-1].copy()
+    where = np.flatnonzero(np.isnan(x))
+    b[where] = x[np.roll(where, 1)]
+    return b
+
+
+def digests(path, only=None):
     import gelu_numba as gn
     import gelu_numba.parallel as gp
-    from gelu_numba.core.names import BINARY, UNARY
+    from gelu_numba.core.names import ARITY, BINARY, FUSED, UNARY, parse_fused
 
     d = np.load(path)
     out = {}
     with np.errstate(all="ignore"):
         for dt in ("float32", "float64"):
             x, dy = d["x_" + dt], d["dy_" + dt]
-            for name in UNARY + BINARY:
+            b = second_operand(x)
+            for name in FUSED if only != "single" else ():
+                inputs = (x, b) if ARITY[parse_fused(name)[0]][0] == 2 else (dy, x, b)
+                for mod in (gn, gp):
+                    for layout, sl in (("contiguous", slice(None)), ("strided", slice(None, None, 3))):
+                        y = getattr(mod, name)(*(a[sl] for a in inputs))
+                        y = y if isinstance(y, tuple) else (y,)
+                        key = f"{name}/{dt}/{mod.__name__}/{layout}"
+                        out[key] = hashlib.sha256(b"".join(np.ascontiguousarray(v).tobytes() for v in y)).hexdigest()[:16]
+            for name in UNARY + BINARY if only != "fused" else ():
                 for mod in (gn, gp):
                     f = getattr(mod, name)
                     for layout, sl in (("contiguous", slice(None)), ("strided", slice(None, None, 3))):
@@ -63,11 +85,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("sample", help="the .npz of inputs")
     p.add_argument("--make-sample", action="store_true", help="write the sample instead of reading it")
+    p.add_argument("--only", choices=("single", "fused"), help="the single forms or the fused ones (default: both)")
     args = p.parse_args(argv)
     if args.make_sample:
         make_sample(args.sample)
         return
-    print(json.dumps(digests(args.sample)))
+    print(json.dumps(digests(args.sample, args.only)))
 
 
 if __name__ == "__main__":
