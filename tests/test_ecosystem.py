@@ -196,6 +196,37 @@ def test_dask_stays_lazy_and_runs_on_a_multiprocess_cluster():
     assert np.array_equal(dx, gn.gelu_grad(host))
 
 
+def test_dask_fused_forms_with_a_bias_and_the_threaded_callables():
+    """The fused forms on Dask arrays: the ufunc (gelu_numba) and the
+    threaded callable (gelu_numba.parallel, which hands arrays that are not
+    NumPy's to its ufunc) both stay lazy, broadcast a bias along the last
+    axis block by block, and give the bits of the unfused expression; the
+    callable travels to worker processes by reference.  Dask's
+    __array_ufunc__ returns NotImplemented for a ufunc with two outputs
+    (geglu_backward): da.apply_gufunc computes it."""
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    import gelu_numba.parallel as gp
+
+    x = da.random.default_rng(1).standard_normal((1200, 96), chunks=(300, 48)).astype(np.float32)
+    b = np.linspace(-1, 1, 96, dtype=np.float32)
+    host = x.compute()
+    want = gn.gelu_tanh(host + b)
+    for f in (gn.bias_gelu_tanh, gp.bias_gelu_tanh):
+        y = f(x, b)
+        assert isinstance(y, da.Array) and y.dtype == np.float32 and y.chunks == x.chunks
+        assert np.array_equal(y.compute(), want)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+        got = da.map_blocks(gp.bias_gelu_tanh, x, b[None, :48], dtype=np.float32).compute()
+        # Dask's __array_ufunc__ takes no ufunc with two outputs: apply_gufunc does
+        _, dg = da.apply_gufunc(gn.geglu_backward, "(),(),()->(),()", x, x, x,
+                                output_dtypes=(np.float32, np.float32))
+        dg = dg.compute()
+    assert np.array_equal(got[:, :48], want[:, :48])
+    assert np.array_equal(dg, host * gn.gelu(host))
+
+
 def test_xarray_keeps_dims_coords_and_dtype():
     xr = pytest.importorskip("xarray")
     a = xr.DataArray(np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4), dims=("batch", "feature"),
