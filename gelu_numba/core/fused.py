@@ -14,30 +14,26 @@ operand's NaN, quieted, where that is a NaN (as x86 computes it, and so
 NumPy's own loops there; on ARM NumPy's may pick a signalling second
 operand's instead): the result depends on the input alone, on every CPU.
 
-How: no kernel is written twice.  Each fused loop is a driver that runs its
-operands in chunks of 4 KB (1024 float32 or 512 float64 elements): the
-sums and products into buffers on the stack, in L1, and f and f_backward by
-calling the serial ufunc loops of the single forms (``loops``, and for
-float32 the explicit-SIMD loops of ``vector32``) through their addresses,
-read at run time from the loop's ``data`` block.  So every variant of the
-float32 algorithm (AVX-512, AVX2, scalar) runs in the fused forms with the
-same bits, and a fused loop compiles in a fraction of the time of a
-kernel's.  The memory traffic is that of one pass: each chunk's
-intermediate never leaves the cache.
+How: no kernel is written twice.  float32 runs an explicit-SIMD loop of
+``vector32`` whose lanes load the operands, add or multiply, and call the
+single forms' own ``_kernel`` (the same AVX-512, AVX2 and scalar
+emissions, the same tables); float64 the scalar formulas, inlined into a
+loop that LLVM vectorises (``_impl64``).  So every variant gives the fused
+forms the single forms' bits.
 
-The order within a chunk reads every input before it writes any output,
-so that ``out=`` may be any of the inputs (NumPy copies operands that
-overlap partially, and hands exactly aliased ones to the loop as they are).
-
-One compiled driver serves the three forms (the forms differ only in the
-addresses in ``data``) and two calling conventions: a ufunc's, one run of
-n elements, and a generalized ufunc's ``(n),(n)->(n)``, rows of n elements
-with a stride between rows, which ``gelu_numba.parallel`` uses to thread
-a bias along the last axis and the two halves of a concatenated GeGLU
-projection: there NumPy would call the ufunc loop once per row, too short
-for threads.  Threaded calls follow the rules of the single forms' loops
-(``loops``: the pool lock, the fallback to serial calls, the flags of
-every block).
+One loop per kernel, format and target (``driver``) serves two calling
+conventions: a ufunc's, one run of n elements, and a generalized ufunc's
+``(n),(n)->(n)``, rows of n elements with a stride between rows, which
+``gelu_numba.parallel`` (``RowsUfunc``) uses to thread a bias along the
+last axis and the two halves of a concatenated GeGLU projection: there
+NumPy would call the ufunc loop once per row, too short for threads.  Runs
+with unit strides go whole; broadcast (stride 0) and strided operands go
+through buffers on the stack CHUNK_BYTES at a time (``_emit_span``), every
+input read before any output is written, so that ``out=`` may be any of
+the inputs (NumPy copies operands that overlap partially, and hands exactly
+aliased ones to the loop as they are).  Threaded calls follow the rules of
+the single forms' loops (``loops``: the pool lock, the fallback to serial
+calls, the flags of every block).
 """
 
 import ctypes
@@ -86,8 +82,6 @@ KINDS = (BIAS, BIAS_BACKWARD, GEGLU, GEGLU_BACKWARD)
 #: The gufunc signature of each kind's rows (``gelu_numba.parallel``).
 ROWS_SIGNATURE = {BIAS: "(n),(n)->(n)", BIAS_BACKWARD: "(n),(n),(n)->(n)", GEGLU: "(n),(n)->(n)",
                   GEGLU_BACKWARD: "(n),(n),(n)->(n),(n)"}
-#: Operand names, for docstrings and errors.
-OPERANDS = {BIAS: ("x", "b"), BIAS_BACKWARD: ("dy", "x", "b"), GEGLU: ("a", "g"), GEGLU_BACKWARD: ("dy", "a", "g")}
 
 #: Bytes per chunk: the buffers of a chunk (three at most) stay in L1.
 CHUNK_BYTES = 4096
@@ -116,50 +110,14 @@ def as_pointer(typingctx, address):
     return types.voidptr(address), codegen
 
 
-@intrinsic
-def advance(typingctx, pointer, offset):
-    """pointer + offset bytes."""
-    if not isinstance(offset, types.Integer):
-        return None
-
-    def codegen(context, builder, sig, args):
-        at = context.cast(builder, args[1], sig.args[1], types.int64)
-        return builder.gep(args[0], [at])
-
-    return types.voidptr(pointer, offset), codegen
-
-
-@intrinsic
-def buffer(typingctx, like):
-    """CHUNK_BYTES of stack, 64-byte aligned, in the calling function's
-    entry block (each thread's own in a threaded loop's block)."""
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(stack_array(builder, ir.ArrayType(ir.IntType(8), CHUNK_BYTES)), _I8P)
-
-    return types.voidptr(like), codegen
-
-
-@intrinsic
-def itemsize(typingctx, like):
-    """The size of like's type in bytes, as a constant in the caller's own
-    code: LLVM vectorises a loop whose stride is one before inlining, not a
-    loop whose stride is an argument that inlining makes constant."""
-
-    def codegen(context, builder, sig, args):
-        return ir.Constant(_I64, context.get_abi_sizeof(context.get_value_type(sig.args[0])))
-
-    return types.int64(like), codegen
-
-
 # -- which kernel, as a type ---------------------------------------------------------
 
 
 class Kernel:
     """A fused kernel and the float32 variant it is emitted for, handed to
-    the compiled code as a value whose Numba type carries both: the helpers
-    are then compiled once per kernel, without the retries of typing with
-    string literals (several seconds a loop)."""
+    ``span`` as a value whose Numba type carries both (typing calls with
+    string literals instead retries each call without them first: seconds
+    a loop when the chunk loop was made of Numba functions)."""
 
     def __init__(self, name, isa):
         self.name, self.isa = name, isa
