@@ -35,6 +35,10 @@ E = exp(-|w|), D = 1 + E, R = 1/D (``Lanes.reciprocal``)::
 and every backward is dy f', with f' = -0.0 for x <= -t_max (the saturation
 of every other target).
 
+The fused forms (``core/fused.py``: bias-GELU, GeGLU) run loops of their
+own (``run_fused``), whose lanes add or multiply and call the same
+``_kernel``: the single forms' bits.
+
 Emissions (``emission()``): AVX-512, AVX2 with FMA, the scalar emission,
 and ``soft``, the scalar emission whose FMAs are plain arithmetic
 (``simd.soft_fma``, ``simd.soft_fma32``) for CPUs without FMA; the same
