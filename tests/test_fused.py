@@ -34,29 +34,46 @@ def bits(a):
     return a.view(UINT[a.dtype.type])
 
 
-def _first_nan(p, result):
-    """result, or p's NaN quieted where p is a NaN."""
-    return np.where(np.isnan(p), p + p.dtype.type(0), result)
+#: x86's default NaN, what an invalid operation (0 * inf, inf - inf) gives
+#: there; ARM's has no sign bit.  The contract is x86's NaNs on every CPU.
+X86_NAN = {np.float32: np.uint32(0xFFC00000).view(np.float32), np.float64: np.uint64(0xFFF8000000000000).view(np.float64)}
+
+
+def _made(result, *inputs):
+    """result, with x86's default NaN where it is a NaN that no input was."""
+    made = np.isnan(result)
+    for v in inputs:
+        made &= ~np.isnan(v)
+    return np.where(made, X86_NAN[result.dtype.type], result)
+
+
+def _first_nan(p, result, q):
+    """p op q (`result`) with x86's NaNs: p's NaN quieted where p is a NaN,
+    else x86's default NaN where neither operand is one."""
+    return np.where(np.isnan(p), p + p.dtype.type(0), _made(result, p, q))
 
 
 def reference(name, *args):
-    """The unfused expression, by NumPy and the single forms (a tuple)."""
+    """The unfused expression, by NumPy and the single forms (a tuple), with
+    x86's NaNs (on x86, what NumPy gives already)."""
     kind, form = parse_fused(name)
     f, fb = getattr(gn, form), getattr(gn, form + "_backward")
     args = [np.asarray(a) for a in args]
     with np.errstate(all="ignore"):
         if kind == "bias":
             x, b = args
-            return (f(_first_nan(x, x + b)),)
+            return (f(_first_nan(x, x + b, b)),)
         if kind == "bias_backward":
             dy, x, b = args
-            return (fb(dy, _first_nan(x, x + b)),)
+            h = _first_nan(x, x + b, b)
+            return (_made(fb(dy, h), dy, h),)
         if kind == "geglu":
             a, g = args
             y = f(a)
-            return (_first_nan(y, y * g),)
+            return (_first_nan(y, y * g, g),)
         dy, a, g = args
-        return fb(_first_nan(dy, dy * g), a), _first_nan(dy, dy * f(a))
+        t = _first_nan(dy, dy * g, g)
+        return _made(fb(t, a), t, a), _first_nan(dy, dy * f(a), f(a))
 
 
 def call(f, *args, **kwargs):

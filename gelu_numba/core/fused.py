@@ -38,6 +38,7 @@ calls, the flags of every block).
 
 import ctypes
 import functools
+import math
 
 import numpy as np
 from llvmlite import ir
@@ -151,13 +152,27 @@ def _kernel_constant(context, builder, ty, value):
 # -- the computation ---------------------------------------------------------------
 
 
+#: x86's default NaN in float64 (the sign bit set; vector32.DEFAULT_NAN_BITS).
+_X86_NAN = -math.nan
+
+
 @register_jitable(**CPU_JIT_OPTIONS)
 def _op(multiply, p, q, zero):
-    """p * q or p + q, or p's NaN quieted (p + 0) where p is a NaN: the
-    first operand's NaN, as x86 gives it, whatever order LLVM puts the
-    operands in and whatever the CPU's own rule (vector32._first_nan)."""
+    """p * q or p + q (float64), with x86's NaNs on every CPU: p's NaN
+    quieted (p + 0) where p is a NaN, whatever order LLVM puts the operands
+    in and whatever the CPU's own rule, and x86's default NaN where neither
+    operand is one (0 * inf; ARM's has no sign bit); vector32._first_nan."""
     s = p * q if multiply else p + q
+    if s != s and q == q:
+        s = _X86_NAN
     return p + zero if p != p else s
+
+
+@register_jitable(**CPU_JIT_OPTIONS)
+def _made(r, u, v):
+    """r, or x86's default NaN where r is a NaN that neither input was (a
+    backward kernel's own dy = inf times f'(x) = 0); vector32._made_nan."""
+    return _X86_NAN if r != r and u == u and v == v else r
 
 
 @functools.cache
@@ -179,7 +194,8 @@ def _impl64(name):
         elif code == 1:  # bias backward: dy, x, b -> out
             for i in range(m):
                 s = _op(False, load(p[1], i * 8, zero), load(p[2], i * 8, zero), zero)
-                store(p[3], i * 8, fb(load(p[0], i * 8, zero), s))
+                dy = load(p[0], i * 8, zero)
+                store(p[3], i * 8, _made(fb(dy, s), dy, s))
         elif code == 2:  # geglu: a, g -> out
             for i in range(m):
                 store(p[2], i * 8, _op(True, f(load(p[0], i * 8, zero)), load(p[1], i * 8, zero), zero))
@@ -188,7 +204,7 @@ def _impl64(name):
                 dy = load(p[0], i * 8, zero)
                 a = load(p[1], i * 8, zero)
                 t = _op(True, dy, load(p[2], i * 8, zero), zero)
-                store(p[3], i * 8, fb(t, a))
+                store(p[3], i * 8, _made(fb(t, a), t, a))
                 store(p[4], i * 8, _op(True, dy, f(a), zero))
 
     # Numba keeps the subroutines it compiles by their code objects, and

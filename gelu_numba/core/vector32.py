@@ -781,12 +781,42 @@ def run_binary(typingctx, kind, isa, dy, x, out, lo, hi, broadcast):
 # -- the fused forms (core/fused.py) ---------------------------------------------------
 
 
-def _first_nan(builder, p, result):
+#: x86's default NaN (what an invalid operation such as 0 * inf gives there:
+#: the sign bit set), by float type.
+DEFAULT_NAN_BITS = {32: 0xFFC00000, 64: 0xFFF8000000000000}
+
+
+def _default_nan(builder, like):
+    """x86's default NaN in the shape and type of `like`."""
+    kind = like.type.element if isinstance(like.type, ir.VectorType) else like.type
+    width = 32 if isinstance(kind, ir.FloatType) else 64
+    integer = ir.IntType(width)
+    value = ir.Constant(integer, DEFAULT_NAN_BITS[width])
+    if isinstance(like.type, ir.VectorType):
+        value = ir.Constant(ir.VectorType(integer, like.type.count), [value] * like.type.count)
+    return builder.bitcast(value, like.type)
+
+
+def _first_nan(builder, p, result, q=None):
     """result, or p's NaN quieted (p + 0) where p is a NaN: a sum's or a
     product's NaN is its first operand's, as x86 gives it, whatever order
-    LLVM puts the operands in and whatever the CPU's own rule."""
+    LLVM puts the operands in and whatever the CPU's own rule.  With the
+    second operand q: a NaN that neither made (0 * inf, inf - inf) is
+    x86's default NaN, which ARM makes without the sign bit."""
+    if q is not None:
+        made = builder.and_(is_nan(builder, result), builder.not_(is_nan(builder, q)))
+        result = builder.select(made, _default_nan(builder, result), result)
     quiet = builder.fadd(p, ir.Constant(p.type, None))
     return builder.select(is_nan(builder, p), quiet, result)
+
+
+def _made_nan(builder, result, *inputs):
+    """result, or x86's default NaN where result is a NaN that no input
+    was (a kernel's own invalid operation: dy = inf times f'(x) = 0)."""
+    made = is_nan(builder, result)
+    for v in inputs:
+        made = builder.and_(made, builder.not_(is_nan(builder, v)))
+    return builder.select(made, _default_nan(builder, result), result)
 
 
 def _fused_lanes(builder, name, isa, inputs):
@@ -799,18 +829,20 @@ def _fused_lanes(builder, name, isa, inputs):
     kind, form = parse_fused(name)
     if kind == FUSED_BIAS:
         x, b = inputs
-        return [_kernel(builder, form, isa, _first_nan(builder, x, builder.fadd(x, b)))]
+        return [_kernel(builder, form, isa, _first_nan(builder, x, builder.fadd(x, b), b))]
     if kind == FUSED_BIAS_BACKWARD:
         dy, x, b = inputs
-        return [_kernel(builder, form + "_backward", isa, _first_nan(builder, x, builder.fadd(x, b)), dy)]
+        h = _first_nan(builder, x, builder.fadd(x, b), b)
+        return [_made_nan(builder, _kernel(builder, form + "_backward", isa, h, dy), h, dy)]
     if kind == FUSED_GEGLU:
         a, g = inputs
         y = _kernel(builder, form, isa, a)
-        return [_first_nan(builder, y, builder.fmul(y, g))]
+        return [_first_nan(builder, y, builder.fmul(y, g), g)]
     dy, a, g = inputs
-    t = _first_nan(builder, dy, builder.fmul(dy, g))
+    t = _first_nan(builder, dy, builder.fmul(dy, g), g)
     y = _kernel(builder, form, isa, a)
-    return [_kernel(builder, form + "_backward", isa, a, t), _first_nan(builder, dy, builder.fmul(dy, y))]
+    return [_made_nan(builder, _kernel(builder, form + "_backward", isa, a, t), a, t),
+            _first_nan(builder, dy, builder.fmul(dy, y), y)]
 
 
 def _fused_loop(builder, name, isa, pointers, lo, hi):
