@@ -9,10 +9,13 @@ For f one of gelu, gelu_tanh, gelu_sigmoid and f_backward(dy, x) = dy f'(x)::
     geglu_backward(dy, a, g)     = (f_backward(dy * g, a), dy * f(a))
 
 with each sum and product rounded in the operands' format first: the same
-bits as the unfused NumPy expression.  A NaN sum or product is the first
-operand's NaN, quieted, where that is a NaN (as x86 computes it, and so
-NumPy's own loops there; on ARM NumPy's may pick a signalling second
-operand's instead): the result depends on the input alone, on every CPU.
+bits as the unfused NumPy expression.  NaNs follow x86's rules on every
+CPU: a NaN sum or product is the first operand's NaN, quieted, where that
+is a NaN, and a NaN that no operand was (0 * inf, inf - inf, a backward
+kernel's dy = inf times f'(x) = 0) is x86's default NaN, the sign bit set
+(what x86 computes, and so NumPy's own loops there; on ARM NumPy's may pick
+a signalling second operand's, and ARM's default NaN has no sign bit): the
+result depends on the input alone, on every CPU.
 
 How: no kernel is written twice.  float32 runs an explicit-SIMD loop of
 ``vector32`` whose lanes load the operands, add or multiply, and call the
@@ -415,8 +418,9 @@ def _doc(name, kind, form, rows):
     rows_note = ("\n\nThe rows form of gelu_numba.parallel: a generalized ufunc over the last axis, "
                  "which threads over rows.") if rows else ""
     return (f"{what[0]}\n\n{what[1]} float32 and float64 loops, each computed in its own format; other "
-            "dtypes follow NumPy's casting (integers and float16 as for the single forms). A NaN sum or "
-            "product is its first operand's NaN where that is one. Fused: one pass over memory, the "
+            "dtypes follow NumPy's casting (integers and float16 as for the single forms). NaNs as x86 makes "
+            "them on every CPU (a NaN sum or product is its first operand's NaN where that is one, else "
+            "x86's default NaN). Fused: one pass over memory, the "
             "intermediate in cache (gelu_numba.core.fused)." + rows_note)
 
 
