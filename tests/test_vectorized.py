@@ -48,6 +48,12 @@ CPUS = {
     "sse2": ("x86-64", "", ()),
 }
 
+#: The float64 loops prefetch their inputs on every kind but AMD's
+#: (loops.software_prefetch); the other vendor's tuning with the host's
+#: features, to compare the two loop shapes' bits here.
+PREFETCHES = {"avx512-amd": False, "avx512-intel": True, "avx2": True, "sse2": True}
+OTHER_VENDOR = "sapphirerapids" if llvm.get_host_cpu_name().startswith("znver") else "znver4"
+
 #: The widest vector register each kind has.
 WIDEST = {"avx512-amd": "zmm", "avx512-intel": "zmm", "avx2": "ymm", "sse2": "xmm"}
 BITS = {"xmm": 128, "ymm": 256, "zmm": 512}
@@ -86,8 +92,29 @@ from gelu_numba.core import build as _build, loops as _loops, formulas as _scala
 from gelu_numba.core.names import NAMES, BINARY
 
 from gelu_numba.core import vector32
-cases, run = json.loads(sys.argv[1]), sys.argv[2] == "1"
-report = {"asm": {}, "bits": {}, "variant": vector32.variant()}
+cases, run = json.loads(sys.argv[1]), sys.argv[2]
+
+
+def vector_loops(asm):
+    # [instructions, movabsq] of each loop body (a block that jumps back to
+    # its own label) with packed float64 FMAs: the vectorised float64 loops
+    found, label, lines = [], None, []
+    for line in asm.splitlines() + [".LBB_end:"]:
+        m = re.match(r"^(\.LBB\w+):", line)
+        if m:
+            for i, ins in enumerate(lines):
+                if label and re.match(r"j\w+\s+" + re.escape(label) + "$", ins):
+                    body = lines[:i + 1]
+                    if any(re.match(r"vfn?m(?:add|sub)\d{3}pd\s", b) for b in body):
+                        found.append([len(body), sum(b.startswith("movabsq") for b in body)])
+                    break
+            label, lines = m.group(1), []
+        elif line.startswith("\t") and not line.strip().startswith((".", "#")):
+            lines.append(line.strip())
+    return found
+
+
+report = {"asm": {}, "threaded": {}, "bits": {}, "variant": vector32.variant()}
 for name, dtype, arity in cases:
     if arity == 0:
         from gelu_numba.core import fused
@@ -98,8 +125,12 @@ for name, dtype, arity in cases:
     else:
         build = _loops.binary if arity == 2 else _loops.unary
         loop = build(getattr(_scalar, name), np.dtype(dtype).type, parallel=False, cache=False)
+        threaded = build(getattr(_scalar, name), np.dtype(dtype).type, parallel=True, cache=False)
+        report["threaded"]["/".join((name, dtype))] = vector_loops(threaded._library.get_asm_str())
     asm = loop._library.get_asm_str()
     report["asm"]["/".join((name, dtype))] = {
+        "vector_loops": vector_loops(asm),
+        "prefetch": len(re.findall(r"\bprefetcht0\s", asm)),
         "fma": sorted(set(re.findall(r"\bvfn?m(?:add|sub)\d{3}p([sd])\s", asm))),
         "packed_mul": sorted(set(re.findall(r"\bv?mulp([sd])\s", asm))),
         "widen": bool(re.search(r"\bv?cvtps2pd\b", asm)),
@@ -109,15 +140,15 @@ for name, dtype, arity in cases:
         "permutes32": len(re.findall(r"\bvperm(?:[it]2ps|ps)\s", asm)),
         "row_inserts": len(re.findall(r"\bvinsertf128\s+\$1,\s*-?\d*\(", asm)),
     }
-if run:
+if run != "0":
     from gelu_numba_test_sample import sample, fused_sample
     for name in NAMES:
-        for dtype in ("float32", "float64"):
+        for dtype in ("float32", "float64") if run == "1" else ("float64",):
             args = sample(np.dtype(dtype), 2 if name in BINARY else 1)
             out = getattr(__import__("gelu_numba"), name)(*args)
             report["bits"][name + "/" + dtype] = hashlib.sha256(out.tobytes()).hexdigest()
     from gelu_numba.core.names import ARITY, FUSED, parse_fused
-    for name in FUSED:
+    for name in FUSED if run == "1" else ():
         for dtype in ("float32", "float64"):
             args = fused_sample(np.dtype(dtype), ARITY[parse_fused(name)[0]][0])
             with np.errstate(all="ignore"):
@@ -187,11 +218,17 @@ def _report(kind, tmp):
     elif kind == "host-scalar":
         env["GELU_NUMBA_SIMD"] = "scalar"
         cases, run = [], True
+    elif kind == "other-vendor":
+        # the host's features, tuned for the other vendor: its float64 loop
+        # shape (loops.software_prefetch), runnable here; float64 only
+        env.update(NUMBA_CPU_NAME=OTHER_VENDOR, NUMBA_CPU_FEATURES=HOST.flatten())
+        cases, run = [], "float64"
     else:
         name, features, needs = CPUS[kind]
         env.update(NUMBA_CPU_NAME=name, NUMBA_CPU_FEATURES=features)
         cases, run = ASM_CASES, _can_run(needs)
-    r = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(cases), "1" if run else "0"],
+    run = {True: "1", False: "0"}.get(run, run)
+    r = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(cases), run],
                        capture_output=True, text=True, timeout=900, env=env, cwd=tmp)
     assert r.returncode == 0, f"compiling for {kind} failed:\n{r.stderr[-3000:]}"
     line = [ln for ln in r.stdout.splitlines() if ln.startswith("REPORT")][-1]
@@ -254,14 +291,38 @@ def test_avx512_loops_use_512_bit_vectors(kind, report):
         assert "zmm" in facts["registers"], f"{case}: no zmm registers"
 
 
-@pytest.mark.parametrize("kind", ["avx2", "sse2", "host-scalar"])
+@pytest.mark.parametrize("kind", list(CPUS))
+def test_float64_loops_shape(kind, report):
+    """The float64 unit-stride loops, serial and threaded, take the shape
+    of their CPU (loops.software_prefetch, loops._run): on AMD's, a flat
+    vectorised loop of its own with no prefetch, whose body reloads no
+    constant address (nested in the chunk loop or a threaded block, LLVM
+    reloaded each constant's address by movabsq in every iteration: 19-83
+    per 8 elements); on every other kind, 512-byte chunks that prefetch."""
+    r = report(kind)
+    assert len(r["threaded"]) == 3, r["threaded"].keys()
+    for case, threaded in r["threaded"].items():
+        serial = r["asm"][case]
+        assert (serial["prefetch"] > 0) == PREFETCHES[kind], f"{case}: {serial['prefetch']} prefetches on {kind}"
+        for label, found in (("serial", serial["vector_loops"]), ("threaded", threaded)):
+            if kind != "sse2":  # (without FMA, LLVM vectorises some loops only)
+                assert found, f"{case}: no vectorised {label} float64 loop on {kind}"
+            if not PREFETCHES[kind]:
+                for size, movabs in found:
+                    assert movabs <= 1, f"{case}: {movabs} movabsq in a {label} loop of {size} instructions"
+
+
+@pytest.mark.parametrize("kind", ["avx2", "sse2", "host-scalar", "other-vendor"])
 def test_same_bits_on_every_cpu(kind, report):
     """Every kernel, both formats, on a dense mixed sample: the bits the host
     gives (its widest float32 variant) are the bits an AVX2-only CPU, an
-    SSE2-only one and the host's scalar emission give."""
+    SSE2-only one and the host's scalar emission give, and the float64 bits
+    of the host's CPU tuned as the other vendor's (its loop shape)."""
     if kind in CPUS and not _can_run(CPUS[kind][2]):
         pytest.skip(f"this CPU cannot run code compiled for {kind}")
     host, other = report(None)["bits"], report(kind)["bits"]
+    if kind == "other-vendor":  # float64 only (float32 and the fused forms are shaped alike on both)
+        host = {k: v for k, v in host.items() if k.endswith("/float64") and k in other}
     assert host.keys() == other.keys() and host
     differ = sorted(k for k in host if host[k] != other[k])
     assert not differ, f"bits differ from the host's when compiled for {kind}: {differ}"

@@ -1,6 +1,7 @@
 """Count the instructions of the float32 loops' body, per 16 lanes.
 
     python tools/count_instructions.py [--variant avx512|scalar] [--json]
+    python tools/count_instructions.py --float64 [--json]
 
 Each kernel's unit-stride loop (``gelu_numba.core.vector32.run_unary`` /
 ``run_binary``) is compiled on its own for the CPU Numba targets
@@ -12,6 +13,11 @@ elements; a scalar body handles what LLVM made of it (its count is
 reported per 16 elements, from the body's element count when LLVM
 vectorised it, which this reads from its stride).  A static count: it says
 what the loop asks of the CPU, not how fast the CPU does it.
+
+``--float64`` reads the float64 ufunc loops instead (``loops.unary`` /
+``binary``, serial and threaded builds): the longest vectorised body per
+kernel, its instructions and its ``movabsq`` (constant addresses reloaded
+in the loop: see ``loops._run``), and whether the loops prefetch.
 """
 
 import argparse
@@ -91,13 +97,82 @@ def count(name, variant):
             "mnemonics": dict(mnemonics.most_common())}
 
 
+def vector_bodies(asm):
+    """The bodies of every unit-stride loop in `asm` with packed float64
+    FMAs."""
+    blocks, label, lines = {}, None, []
+    for line in asm.splitlines():
+        m = LABEL.match(line)
+        if m:
+            if label:
+                blocks[label] = lines
+            label, lines = m.group(1), []
+            continue
+        s = line.strip()
+        if label and s and not s.startswith((".", "#")):
+            lines.append(s.split("#")[0].strip())
+    if label:
+        blocks[label] = lines
+    bodies = []
+    for name, body in blocks.items():
+        ends = [i for i, line in enumerate(body) if (m := JUMP.match("\t" + line)) and m.group(1) == name]
+        body = body[:ends[-1] + 1] if ends else []
+        # (the strided path's loop, if LLVM vectorised it, gathers: not this one)
+        if any(re.match(r"vfn?m(?:add|sub)\d{3}pd\s", b) for b in body) and not any("gather" in b for b in body):
+            bodies.append(body)
+    return bodies
+
+
+def count_float64(name):
+    """The float64 ufunc loops' vectorised bodies (serial and threaded
+    builds of ``loops.unary``/``binary``): the longest one's instructions
+    and ``movabsq`` (constant addresses reloaded in the loop), per body of
+    8 elements (zmm) or 4 (ymm), and whether the loop prefetches."""
+    import numpy as np
+
+    from gelu_numba.core import formulas, loops
+    from gelu_numba.core.names import BINARY
+
+    build = loops.binary if name in BINARY else loops.unary
+    row = {"prefetch": getattr(loops, "software_prefetch", lambda: True)()}  # (every CPU before it)
+    for label, parallel in (("serial", False), ("threaded", True)):
+        asm = build(getattr(formulas, name), np.float64, parallel, cache=False)._library.get_asm_str()
+        bodies = vector_bodies(asm)
+        if not bodies:
+            row[label] = None
+            continue
+        body = max(bodies, key=len)
+        row[label] = {"body": len(body), "movabsq": sum(b.startswith("movabsq") for b in body),
+                      "elements_per_body": 8 if any("zmm" in b for b in body) else 4}
+    return row
+
+
 def main(argv=None):
     from gelu_numba.core import vector32 as V
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=V.VARIANTS, default=None, help="default: this process's (vector32.variant())")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--float64", action="store_true",
+                        help="the float64 loops' vectorised bodies instead (serial and threaded)")
     args = parser.parse_args(argv)
+    if args.float64:
+        from gelu_numba.core.names import NAMES
+
+        rows = {name: count_float64(name) for name in NAMES}
+        if args.json:
+            from gelu_numba.tools.bench import environment
+
+            target = {k: os.environ.get(k) for k in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES")
+                      if os.environ.get(k) is not None}
+            print(json.dumps({"target": target, "environment": environment(), "kernels": rows}, indent=1))
+            return
+        print("float64 loops: the longest vectorised body, its instructions and movabsq, per elements")
+        for name, row in rows.items():
+            cells = [f"{label} " + (f"{r['body']:3d} ({r['movabsq']:2d}) per {r['elements_per_body']}" if r else "-")
+                     for label, r in (("serial", row["serial"]), ("threaded", row["threaded"]))]
+            print(f"  {name:22s} {'   '.join(cells)}   prefetch: {row['prefetch']}")
+        return
     variant = args.variant or V.variant()
     rows = {name: count(name, variant) for name in V.KERNELS}
     if args.json:

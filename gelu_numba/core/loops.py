@@ -8,8 +8,10 @@ inner-loop signature ``(char **args, npy_intp *dims, npy_intp *steps, void *)``
 and three paths:
 
 - unit stride everywhere: a plain indexed loop that LLVM vectorises (the
-  kernel is inlined; see ``fp.CPU_JIT_OPTIONS``), or for float32
-  (``unary32``/``binary32``) the explicit-SIMD loop of ``vector32``;
+  kernel is inlined; see ``fp.CPU_JIT_OPTIONS``), a function of its own
+  that the loop calls per run, block or prefetched chunk (``_run``,
+  ``software_prefetch``), or for float32 (``unary32``/``binary32``) the
+  explicit-SIMD loop of ``vector32``;
 - a broadcast ``dy`` (stride 0) for the backward kernels;
 - any other strides: an element-by-element loop (float32: gathered into a
   buffer, run through the same explicit-SIMD loop, scattered back).
@@ -37,8 +39,10 @@ edit to ``formulas.py``, ``fp.py``, ``coefficients.py`` or any other file of
 ``gelu_numba.core`` misses the cache instead of loading stale machine code.
 """
 
+import functools
 import hashlib
 import pathlib
+import sys
 
 import numpy as np
 from llvmlite import binding as llvm_binding
@@ -286,27 +290,162 @@ def store(typingctx, base, offset, value):
     return types.none(base, offset, value), codegen
 
 
+@functools.cache
+def software_prefetch():
+    """Whether the float64 loops prefetch their inputs: on every CPU but
+    AMD's Zen (LLVM's names znver1 to znver5), judged by the CPU Numba
+    compiles for (NUMBA_CPU_NAME, else the host; the loops carry the
+    answer in their cache key).  The same bits either way: only the
+    loop's shape changes (``_run``).
+
+    Measured side by side, float64, 2 threads:
+    - Intel Xeon (AVX-512), 16M elements, with it against without:
+      gelu_tanh 6.9 -> 3.8 ns serial, gelu_sigmoid 2.55 -> 1.7-1.8 ns: the
+      CPU's prefetchers fall behind when input and output share their
+      offset within a cache line (vector32.PREFETCH_BYTES);
+    - AMD EPYC Zen 4: without it (and so with the flat loop) 1.05-1.12x
+      faster than with it in 4 KB chunks at 16M, and 1.01-1.04x at 1M;
+      with it in 512-byte chunks (the Intel shape), 0.87-0.98x of
+      155dc76's flat loops at 1M.
+    float32's explicit-SIMD loops prefetch a line at a time on every CPU:
+    on Zen 4 that is neutral at 1M and up to 9 % faster at 16M."""
+    from numba.core import config
+
+    name = config.CPU_NAME
+    if not name or name == "host":
+        name = llvm_binding.get_host_cpu_name()
+    return not name.startswith("znver")
+
+
 @intrinsic
 def prefetch_ahead(typingctx, base, offset):
-    """Prefetch the 512 bytes that start PREFETCH_BYTES past base + offset
-    (eight cache lines: prefetcht0 each).  The unit-stride loops run in
-    chunks of 512 bytes, each prefetching its inputs a chunk-sized step
-    4 KB ahead (a prefetch inside the element loop would stop LLVM from
-    vectorising it).  Measured on the Intel Xeon, float64, 16M elements:
-    gelu_tanh 6.9 -> 3.8 ns serial, gelu_sigmoid 2.55 -> 1.7-1.8 ns on 2
-    threads; the CPU's prefetchers fall behind when input and output share
-    their offset within a cache line (vector32.PREFETCH_BYTES)."""
+    """Prefetch the CHUNK_BYTES that start PREFETCH_BYTES past base +
+    offset (prefetcht0 a line), before the float64 loop runs the chunk at
+    base + offset; nothing where ``software_prefetch()`` says no.  (A
+    prefetch inside the element loop would stop LLVM from vectorising
+    it.)"""
     from .simd import prefetch
     from .vector32 import PREFETCH_BYTES
 
+    lines = CHUNK_BYTES // 64 if software_prefetch() else 0
+
     def codegen(context, builder, sig, args):
         base, offset = args
-        for line in range(8):
+        for line in range(lines):
             at = builder.add(offset, ir.Constant(offset.type, PREFETCH_BYTES + 64 * line))
             prefetch(builder, builder.gep(base, [at]))
         return context.get_dummy_value()
 
     return types.none(base, offset), codegen
+
+
+#: Where the float64 loops prefetch: a chunk of eight cache lines, each
+#: chunk's inputs prefetched before it runs (calls of a flat loop per
+#: chunk instead cost 6-20 % at 512 bytes, 2-5 % at 4 KB, and 4 KB bursts
+#: of prefetches were up to 8 % slower at 16M than 512-byte ones: AMD
+#: EPYC Zen 4, side by side).
+CHUNK_BYTES = 512
+#: Where they do not: one call per run or threaded block.
+WHOLE = 1 << 62
+
+#: The flat loops the float64 paths run (``_run``), by key: (kernel,
+#: dtype, how), for the intrinsic ``run``.
+_RUNS = {}
+
+
+def _run(kernel, dtype, how):
+    """The key of the flat loop over elements [lo, hi) of `kernel` for one
+    float type: how = "unary" (x, out), "binary" (dy, x, out) or
+    "broadcast" (dy's one value, x, out).  Its two shapes, chosen by
+    ``software_prefetch()``:
+
+    - inlined into the calling chunk loop, CHUNK_BYTES at a time, each
+      chunk's inputs prefetched first (Intel and every other CPU);
+    - a function of its own, never inlined, called once per run or
+      threaded block (AMD's Zen).  LLVM treats a vectorised loop nested in
+      another badly: in the chunk loop or a threaded block it reloads
+      every constant of the kernel in every vector iteration, each a
+      constant-pool address set by movabsq (the JIT's large code model)
+      and a broadcast (gelu_sigmoid: 192 instructions per 8 elements
+      against 142 flat, gelu 336 against 245, compiled for znver4 and
+      sapphirerapids alike).  A flat loop of its own keeps them in
+      registers or on the stack.  On Intel the prefetch pays for that
+      many times over at 16M.
+
+    The key is a closure variable of the loops (so part of their cache
+    key): deterministic for the kernels of ``formulas``."""
+    key = f"run_{how}_{np.dtype(dtype).name}_{kernel.__module__}_{kernel.__qualname__}"
+    if getattr(sys.modules.get(kernel.__module__), kernel.__qualname__, None) is not kernel:
+        key += f"_{len(_RUNS)}"  # a kernel built at run time (not cached): one key each
+    _RUNS.setdefault(key, (kernel, np.dtype(dtype), how))
+    return key
+
+
+def _emit_run(context, builder, key, args):
+    """Emit (once per module) the flat loop `key` as an LLVM function of
+    the loop's own module, and call it.  The kernel is compiled as the
+    loops always compile it (error model "numpy", inlined), and the loop
+    around it is written here, not as a Numba function: a Numba function's
+    library would be optimised again by every library above it (the first
+    try, bbe9e54, took 7.0 s per kernel instead of 4.2)."""
+    from numba.core import compiler
+
+    kernel, dtype, how = _RUNS[key]
+    module = builder.module
+    name = "gelu_numba_" + "".join(c if c.isalnum() else "_" for c in key)
+    real = context.get_value_type(types.float64 if dtype == np.float64 else types.float32)
+    i8p = ir.IntType(8).as_pointer()
+    first = real if how == "broadcast" else i8p
+    try:
+        fn = module.get_global(name)
+    except KeyError:
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [first, i8p, i8p, _I64, _I64]), name=name)
+        fn.linkage = "internal"
+        fn.attributes.add("alwaysinline" if software_prefetch() else "noinline")
+        prefer_wide_vectors(fn, vector32.vector_bits())
+        arity = 1 if how == "unary" else 2
+        nb_type = types.float64 if dtype == np.float64 else types.float32
+        sig = nb_type(*[nb_type] * arity)
+        flags = compiler.Flags()
+        flags.error_model = CPU_JIT_OPTIONS["error_model"]
+        flags.forceinline = True
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        cres = context.compile_subroutine(b, kernel, sig, flags=flags)
+        callee = context.declare_function(module, cres.fndesc)
+        a0, x, out, lo, hi = fn.args
+        if how == "unary":  # (x, out, unused)
+            x, out = a0, x
+        size = ir.Constant(_I64, dtype.itemsize)
+
+        def element(base, i):
+            return b.bitcast(b.gep(base, [b.mul(i, size)]), real.as_pointer())
+
+        with cgutils.for_range_slice(b, lo, hi, ir.Constant(_I64, 1)) as (i, _):
+            operands = [b.load(element(x, i))]
+            if how == "binary":
+                operands.insert(0, b.load(element(a0, i)))
+            elif how == "broadcast":
+                operands.insert(0, a0)
+            # the kernels cannot raise (error model "numpy"): no status to pass on
+            _, y = context.call_conv.call_function(b, callee, sig.return_type, sig.args, operands)
+            b.store(y, element(out, i))
+        b.ret_void()
+    a0 = args[0] if how == "broadcast" else builder.bitcast(args[0], i8p)
+    builder.call(fn, [a0, builder.bitcast(args[1], i8p), builder.bitcast(args[2], i8p)] + list(args[3:]))
+
+
+@intrinsic
+def run(typingctx, key, a, b, c, lo, hi):
+    """Run the flat loop ``_RUNS[key]`` on (a, b, c, lo, hi) (``_emit_run``)."""
+    if not isinstance(key, types.StringLiteral):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ints = [context.cast(builder, v, t, types.int64) for v, t in zip(args[4:], sig.args[4:])]
+        _emit_run(context, builder, key.literal_value, list(args[1:4]) + ints)
+        return context.get_dummy_value()
+
+    return types.none(key, a, b, c, lo, hi), codegen
 
 
 _I64 = ir.IntType(64)
@@ -452,8 +591,6 @@ def count(typingctx, state, slot):
 def _caller_level():
     """The stacklevel of the first frame outside this package (and the
     import machinery), so that a warning names the user's line."""
-    import sys
-
     here = str(pathlib.Path(__file__).parents[1])  # the whole package, not only the core
     frame, level = sys._getframe(1), 1
     while frame is not None and (frame.f_code.co_filename.startswith(here)
@@ -540,7 +677,9 @@ def unary(kernel, dtype, parallel, cache=True):
     # (the vector width the variant allows, and whether FMAs are plain
     # arithmetic here: fp._cpu_fma_codegen)
     sources = SOURCES_DIGEST + f":{vector32.vector_bits()}" + (":soft-fma" if vector32.fma_emulated() else "")
-    chunk = 512 // size  # elements per eight cache lines
+    sources += ":prefetch" if software_prefetch() else ""
+    chunk = CHUNK_BYTES // size if software_prefetch() else WHOLE
+    flat = _run(kernel, dtype, "unary")
 
     def loop(args, dims, steps, data):
         sources  # noqa: B018 (a closure variable, for the cache key)
@@ -562,8 +701,7 @@ def unary(kernel, dtype, parallel, cache=True):
                     end = min(n, b * step + step)
                     for c in range(b * step, end, chunk):
                         prefetch_ahead(x, c * size)
-                        for i in range(c, min(end, c + chunk)):
-                            store(out, i * size, kernel(load(x, i * size, zero)))
+                        run(flat, x, out, out, c, min(end, c + chunk))
                     set_slot_at(data, BLOCK_FLAGS + b, fpenv.leave_block(inner))
                     set_slot_at(data, BLOCK_TICKS + b, now() - t)
                 judge(data, first, now() - start, n, step, nb)
@@ -574,8 +712,7 @@ def unary(kernel, dtype, parallel, cache=True):
                 count_serial(data, how)
                 for c in range(0, n, chunk):
                     prefetch_ahead(x, c * size)
-                    for i in range(c, min(n, c + chunk)):
-                        store(out, i * size, kernel(load(x, i * size, zero)))
+                    run(flat, x, out, out, c, min(n, c + chunk))
         else:
             count(data, PATH_STRIDED)
             for i in range(n):
@@ -594,7 +731,9 @@ def binary(kernel, dtype, parallel, cache=True):
     # (the vector width the variant allows, and whether FMAs are plain
     # arithmetic here: fp._cpu_fma_codegen)
     sources = SOURCES_DIGEST + f":{vector32.vector_bits()}" + (":soft-fma" if vector32.fma_emulated() else "")
-    chunk = 512 // size  # elements per eight cache lines
+    sources += ":prefetch" if software_prefetch() else ""
+    chunk = CHUNK_BYTES // size if software_prefetch() else WHOLE
+    flat, flat_broadcast = _run(kernel, dtype, "binary"), _run(kernel, dtype, "broadcast")
 
     def loop(args, dims, steps, data):
         sources  # noqa: B018 (a closure variable, for the cache key)
@@ -617,8 +756,7 @@ def binary(kernel, dtype, parallel, cache=True):
                     for c in range(b * step, end, chunk):
                         prefetch_ahead(dy, c * size)
                         prefetch_ahead(x, c * size)
-                        for i in range(c, min(end, c + chunk)):
-                            store(out, i * size, kernel(load(dy, i * size, zero), load(x, i * size, zero)))
+                        run(flat, dy, x, out, c, min(end, c + chunk))
                     set_slot_at(data, BLOCK_FLAGS + b, fpenv.leave_block(inner))
                     set_slot_at(data, BLOCK_TICKS + b, now() - t)
                 judge(data, first, now() - start, n, step, nb)
@@ -630,8 +768,7 @@ def binary(kernel, dtype, parallel, cache=True):
                 for c in range(0, n, chunk):
                     prefetch_ahead(dy, c * size)
                     prefetch_ahead(x, c * size)
-                    for i in range(c, min(n, c + chunk)):
-                        store(out, i * size, kernel(load(dy, i * size, zero), load(x, i * size, zero)))
+                    run(flat, dy, x, out, c, min(n, c + chunk))
         elif sd == 0 and sx == size and so == size:
             # A broadcast dy (what y.sum().backward() passes): threaded too.
             g = load(dy, 0, zero)
@@ -646,8 +783,7 @@ def binary(kernel, dtype, parallel, cache=True):
                     end = min(n, b * step + step)
                     for c in range(b * step, end, chunk):
                         prefetch_ahead(x, c * size)
-                        for i in range(c, min(end, c + chunk)):
-                            store(out, i * size, kernel(g, load(x, i * size, zero)))
+                        run(flat_broadcast, g, x, out, c, min(end, c + chunk))
                     set_slot_at(data, BLOCK_FLAGS + b, fpenv.leave_block(inner))
                     set_slot_at(data, BLOCK_TICKS + b, now() - t)
                 judge(data, first, now() - start, n, step, nb)
@@ -658,8 +794,7 @@ def binary(kernel, dtype, parallel, cache=True):
                 count_broadcast(data, how)
                 for c in range(0, n, chunk):
                     prefetch_ahead(x, c * size)
-                    for i in range(c, min(n, c + chunk)):
-                        store(out, i * size, kernel(g, load(x, i * size, zero)))
+                    run(flat_broadcast, g, x, out, c, min(n, c + chunk))
         else:
             count(data, PATH_STRIDED)
             for i in range(n):
