@@ -6,8 +6,8 @@
 The sample, per dtype: 2^18 random bit patterns (NaN payloads, subnormals,
 infinities), N(0, 3^2), the tails, the minimum's neighbourhood and the
 special values; dy for the backward kernels N(0, 1) with random bit
-patterns every 7th; the fused forms' other input (b or g) is x reversed,
-with a NaN of x's at each of x's NaNs (``second_operand``).  Every kernel
+patterns every 7th, and an infinite dy at saturated x (f'(x) = 0); the
+fused forms' other input (b or g) is x reversed, with a NaN of x's at each of x's NaNs (``second_operand``).  Every kernel
 x dtype x (gelu_numba, gelu_numba.parallel) x (contiguous, strided [::3])
 is run on it and its result's SHA-256 printed (first 16 hex digits), as
 JSON.  The inputs
@@ -37,6 +37,12 @@ def make_sample(path, n=1 << 18, seed=20261207):
                             rng.uniform(-1.1, -0.4, n).astype(t), np.array([0, -0.0, np.inf, -np.inf, np.nan], t)])
         dy = rng.normal(0, 1, x.size).astype(t)
         dy[::7] = rng.integers(0, np.iinfo(u).max, dy[::7].size, dtype=u).view(t)
+        # an infinite dy where f'(x) = 0 (every form saturated): the
+        # backward kernels' own invalid operation, whose NaN is x86's
+        low = np.array([-16, -41, -75, -500, -1e5, -1e30, -np.inf], t)
+        x = np.concatenate([x, low, low, np.array([np.inf, np.inf, 1.0], t)])
+        dy = np.concatenate([dy, np.full(2 * low.size, np.inf, t), np.array([np.inf, -np.inf, np.inf], t)])
+        dy[-3 - low.size:-3] *= -1
         d["x_" + dt], d["dy_" + dt] = x, dy
     np.savez(path, **d)
 

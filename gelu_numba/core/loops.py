@@ -428,10 +428,23 @@ def _emit_run(context, builder, key, args):
                 operands.insert(0, a0)
             # the kernels cannot raise (error model "numpy"): no status to pass on
             _, y = context.call_conv.call_function(b, callee, sig.return_type, sig.args, operands)
+            if how != "unary":
+                y = vector32.x86_nan(b, y, *operands)
             b.store(y, element(out, i))
         b.ret_void()
     a0 = args[0] if how == "broadcast" else builder.bitcast(args[0], i8p)
     builder.call(fn, [a0, builder.bitcast(args[1], i8p), builder.bitcast(args[2], i8p)] + list(args[3:]))
+
+
+@intrinsic
+def x86_nan(typingctx, result, dy, x):
+    """result, or x86's default NaN where it is a NaN that neither dy nor x
+    was (``vector32.x86_nan``: nothing on x86)."""
+
+    def codegen(context, builder, sig, args):
+        return vector32.x86_nan(builder, *args)
+
+    return result(result, dy, x), codegen
 
 
 @intrinsic
@@ -798,7 +811,8 @@ def binary(kernel, dtype, parallel, cache=True):
         else:
             count(data, PATH_STRIDED)
             for i in range(n):
-                store(out, i * so, kernel(load(dy, i * sd, zero), load(x, i * sx, zero)))
+                d, v = load(dy, i * sd, zero), load(x, i * sx, zero)
+                store(out, i * so, x86_nan(kernel(d, v), d, v))
         fpenv.leave(env)
 
     return _compile(loop, parallel, cache)

@@ -48,7 +48,9 @@ NaN: a NaN x is returned unchanged (payload and sign: selected in float32)
 and replaced by 0 before any arithmetic, and so is its lane's dy, so that a
 quiet NaN raises no flag (a signalling one raises "invalid" in the compare
 that finds it, as IEEE 754 asks); a NaN dy propagates through the product,
-quieted.  Lanes outside a masked block compute at x = 0 and dy = 0.  No
+quieted; a NaN the backward kernel makes itself (dy = inf times f'(x) =
+0) is x86's default NaN on every machine (``x86_nan``).  Lanes outside a
+masked block compute at x = 0 and dy = 0.  No
 lane raises "underflow" but where its result is tiny and inexact.
 """
 
@@ -381,6 +383,7 @@ def _kernel(builder, kind, isa, x32, dy32=None):
     nan = is_nan(builder, x32)
     zero = ir.Constant(x32.type, None)
     xs = builder.select(nan, zero, x32)
+    dy_in = dy32
     if dy32 is not None:  # a NaN x's lane returns x: its dy must raise nothing
         dy32 = builder.select(nan, zero, dy32)
     if kind in FLOAT32_LANES:
@@ -401,7 +404,26 @@ def _kernel(builder, kind, isa, x32, dy32=None):
         L = Lanes(builder, 1, SCALAR, hardware_fma=isa != SOFT and _fma_without_emulation())
         dy = L.widen(dy32) if dy32 is not None else None
         y = L.narrow(_compute(L, kind, L.widen(xs), dy))
+    if dy_in is not None:
+        y = x86_nan(builder, y, x32, dy_in)
     return builder.select(nan, x32, y)
+
+
+def makes_x86_nan():
+    """Whether this machine's own invalid operations give x86's default NaN
+    (sign bit set): x86 does; ARM's has no sign bit.  Numba compiles for
+    the machine it runs on."""
+    from llvmlite import binding as llvm
+
+    return llvm.get_process_triple().startswith(("x86_64", "i386", "i686"))
+
+
+def x86_nan(builder, result, *inputs):
+    """result, with x86's default NaN where it is a NaN that no input was
+    (a backward kernel's dy = inf times f'(x) = 0), on machines whose own
+    default NaN differs; x86 gives it already, and emits nothing.  So the
+    backward kernels give x86's bits on ARM too (tools/bits_digest.py)."""
+    return result if makes_x86_nan() else _made_nan(builder, result, *inputs)
 
 
 # -- which variant this process compiles -------------------------------------------
