@@ -35,8 +35,9 @@ LABEL = re.compile(r"^(\.LBB\d+_\d+):")
 JUMP = re.compile(r"^\s+j\w+\s+(\.LBB\d+_\d+)")
 
 
-def loop_body(asm):
-    """The instructions of the largest block that branches to its own label."""
+def loop_bodies(asm):
+    """The body of every block that branches to its own label, up to that
+    jump (unlabelled code may follow it)."""
     blocks, label, lines = {}, None, []
     for line in asm.splitlines():
         m = LABEL.match(line)
@@ -52,11 +53,15 @@ def loop_body(asm):
         blocks[label] = lines
     loops = []
     for name, body in blocks.items():
-        # up to the jump back to its own label (unlabelled code may follow it)
         ends = [i for i, line in enumerate(body) if (m := JUMP.match("\t" + line)) and m.group(1) == name]
         if ends:
             loops.append(body[:ends[-1] + 1])
-    return max(loops, key=len) if loops else []
+    return loops
+
+
+def loop_body(asm):
+    """The instructions of the largest block that branches to its own label."""
+    return max(loop_bodies(asm), key=len, default=[])
 
 
 def compile_loop(name, variant):
@@ -99,28 +104,10 @@ def count(name, variant):
 
 def vector_bodies(asm):
     """The bodies of every unit-stride loop in `asm` with packed float64
-    FMAs."""
-    blocks, label, lines = {}, None, []
-    for line in asm.splitlines():
-        m = LABEL.match(line)
-        if m:
-            if label:
-                blocks[label] = lines
-            label, lines = m.group(1), []
-            continue
-        s = line.strip()
-        if label and s and not s.startswith((".", "#")):
-            lines.append(s.split("#")[0].strip())
-    if label:
-        blocks[label] = lines
-    bodies = []
-    for name, body in blocks.items():
-        ends = [i for i, line in enumerate(body) if (m := JUMP.match("\t" + line)) and m.group(1) == name]
-        body = body[:ends[-1] + 1] if ends else []
-        # (the strided path's loop, if LLVM vectorised it, gathers: not this one)
-        if any(re.match(r"vfn?m(?:add|sub)\d{3}pd\s", b) for b in body) and not any("gather" in b for b in body):
-            bodies.append(body)
-    return bodies
+    FMAs (the strided path's loop, if LLVM vectorised it, gathers: not
+    one of these)."""
+    return [body for body in loop_bodies(asm)
+            if any(re.match(r"vfn?m(?:add|sub)\d{3}pd\s", b) for b in body) and not any("gather" in b for b in body)]
 
 
 def count_float64(name):
