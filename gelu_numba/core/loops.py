@@ -381,6 +381,38 @@ def _run(kernel, dtype, how):
     return key
 
 
+def _compiled_kernel(context, builder, key):
+    """(fndesc, signature) of the kernel of flat loop `key`, compiled once
+    per process (``compile_subroutine`` keeps it) for the flat loop and the
+    strided path alike, as the loops always compile it: error model
+    "numpy", inlined."""
+    from numba.core import compiler
+
+    kernel, dtype, how = _RUNS[key]
+    real = types.float64 if dtype == np.float64 else types.float32
+    sig = real(*[real] * (1 if how == "unary" else 2))
+    flags = compiler.Flags()
+    flags.error_model = CPU_JIT_OPTIONS["error_model"]
+    flags.forceinline = True
+    return context.compile_subroutine(builder, kernel, sig, flags=flags).fndesc, sig
+
+
+@intrinsic
+def call_kernel(typingctx, key, a, b):
+    """The kernel of flat loop `key` at (a, b), or at b alone for a unary
+    kernel (the strided paths): the one compiled function the flat loop
+    calls too (``_compiled_kernel``)."""
+    if not isinstance(key, types.StringLiteral):
+        return None
+    unary = _RUNS[key.literal_value][2] == "unary"
+
+    def codegen(context, builder, sig, args):
+        fndesc, inner = _compiled_kernel(context, builder, key.literal_value)
+        return context.call_internal(builder, fndesc, inner, [args[2]] if unary else list(args[1:]))
+
+    return b(key, a, b), codegen
+
+
 def _emit_run(context, builder, key, args):
     """Emit (once per module) the flat loop `key` as an LLVM function of
     the loop's own module, and call it.  The kernel is compiled as the
@@ -388,8 +420,6 @@ def _emit_run(context, builder, key, args):
     around it is written here, not as a Numba function: a Numba function's
     library would be optimised again by every library above it (the first
     try, bbe9e54, took 7.0 s per kernel instead of 4.2)."""
-    from numba.core import compiler
-
     kernel, dtype, how = _RUNS[key]
     module = builder.module
     name = "gelu_numba_" + "".join(c if c.isalnum() else "_" for c in key)
@@ -403,15 +433,9 @@ def _emit_run(context, builder, key, args):
         fn.linkage = "internal"
         fn.attributes.add("alwaysinline" if software_prefetch() else "noinline")
         prefer_wide_vectors(fn, vector32.vector_bits())
-        arity = 1 if how == "unary" else 2
-        nb_type = types.float64 if dtype == np.float64 else types.float32
-        sig = nb_type(*[nb_type] * arity)
-        flags = compiler.Flags()
-        flags.error_model = CPU_JIT_OPTIONS["error_model"]
-        flags.forceinline = True
         b = ir.IRBuilder(fn.append_basic_block("entry"))
-        cres = context.compile_subroutine(b, kernel, sig, flags=flags)
-        callee = context.declare_function(module, cres.fndesc)
+        fndesc, sig = _compiled_kernel(context, b, key)
+        callee = context.declare_function(module, fndesc)
         a0, x, out, lo, hi = fn.args
         if how == "unary":  # (x, out, unused)
             x, out = a0, x
@@ -729,7 +753,8 @@ def unary(kernel, dtype, parallel, cache=True):
         else:
             count(data, PATH_STRIDED)
             for i in range(n):
-                store(out, i * so, kernel(load(x, i * sx, zero)))
+                v = load(x, i * sx, zero)
+                store(out, i * so, call_kernel(flat, v, v))
         fpenv.leave(env)
 
     return _compile(loop, parallel, cache)
@@ -812,7 +837,7 @@ def binary(kernel, dtype, parallel, cache=True):
             count(data, PATH_STRIDED)
             for i in range(n):
                 d, v = load(dy, i * sd, zero), load(x, i * sx, zero)
-                store(out, i * so, x86_nan(kernel(d, v), d, v))
+                store(out, i * so, x86_nan(call_kernel(flat, d, v), d, v))
         fpenv.leave(env)
 
     return _compile(loop, parallel, cache)
